@@ -1,0 +1,35 @@
+// procpool::result: what a tag ended with.
+#pragma once
+
+#include <procpool/shared/task_state.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace procpool {
+
+/// The outcome of one tag. Before a tag is terminal only `tag` and `state`
+/// (queued or running) mean anything.
+struct result {
+  std::string tag;
+  task_state state = task_state::queued;
+  nlohmann::json value;        ///< the task's return value (null for void) when done
+  std::string error_type;      ///< demangled exception type, or procpool's cause
+  std::string error_message;   ///< what() of the exception, or the cause in words
+  std::optional<int> exit_code;  ///< the worker's exit code, when it exited (crashed)
+  std::optional<int> signal;     ///< the signal that killed the worker (crashed)
+  int attempts = 0;              ///< how many times the task was started
+  int worker_pid = 0;            ///< the process that ran it (the pool's pid in thread mode)
+  std::chrono::system_clock::time_point started_at{};
+  std::chrono::system_clock::time_point finished_at{};
+
+  [[nodiscard]] bool ok() const noexcept { return state == task_state::done; }
+};
+
+/// JSON form of a result, as the command line prints it.
+void to_json(nlohmann::json& j, const result& r);
+
+}  // namespace procpool

@@ -1,0 +1,49 @@
+// The supervisor's record of one submitted task, shared by its handle, the
+// result map and the pool.
+#pragma once
+
+#include <procpool/shared/result.hpp>
+#include <procpool/supervisor/pool.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace procpool::detail {
+
+class pool_impl;
+
+/// Where imap_unordered collects finished tasks, in completion order.
+struct completion_channel {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<procpool::result> finished;  // guarded by m
+};
+
+struct task_record {
+  std::string tag;
+  std::string task;
+  std::uint64_t id = 0;
+  bool keyed = true;  ///< in the result map (submit/apply) or not (map, imap)
+  callback on_done;
+  callback on_error;
+  std::shared_ptr<completion_channel> channel;
+  std::weak_ptr<pool_impl> pool;
+  std::atomic<bool> accepted{false};  ///< pushed into the queue
+
+  mutable std::mutex m;
+  mutable std::condition_variable cv;
+  procpool::result res;  ///< guarded by m
+  bool terminal = false;  ///< guarded by m: the terminal state is decided
+  bool ready = false;     ///< guarded by m: terminal, and callbacks have run
+
+  [[nodiscard]] bool has_callbacks() const noexcept {
+    return static_cast<bool>(on_done) || static_cast<bool>(on_error);
+  }
+};
+
+}  // namespace procpool::detail

@@ -1,0 +1,177 @@
+#include <procpool/supervisor/detail/pool_impl.hpp>
+#include <procpool/supervisor/pool.hpp>
+
+#include <new>
+
+namespace procpool {
+
+using detail::space_policy;
+using detail::submit_request;
+
+pool::pool(options opts) : impl_(std::make_shared<detail::pool_impl>(std::move(opts))) {
+  impl_->start();
+}
+
+pool::~pool() { impl_->shutdown(); }
+
+namespace {
+submit_request request(std::string tag, std::string_view task, nlohmann::json args, callback on_done,
+                       callback on_error, space_policy policy) {
+  submit_request r;
+  r.tag = std::move(tag);
+  r.task = task;
+  r.args = std::move(args);
+  r.on_done = std::move(on_done);
+  r.on_error = std::move(on_error);
+  r.policy = policy;
+  return r;
+}
+}  // namespace
+
+task_handle pool::submit(std::string tag, std::string_view task, nlohmann::json args, callback on_done,
+                         callback on_error) {
+  return impl_->submit(request(std::move(tag), task, std::move(args), std::move(on_done),
+                               std::move(on_error), space_policy::block));
+}
+
+task_handle pool::try_submit(std::string tag, std::string_view task, nlohmann::json args,
+                             callback on_done, callback on_error) {
+  return impl_->submit(request(std::move(tag), task, std::move(args), std::move(on_done),
+                               std::move(on_error), space_policy::fail_fast));
+}
+
+task_handle pool::try_submit(std::string tag, std::string_view task, nlohmann::json args,
+                             std::error_code& ec) noexcept {
+  try {
+    task_handle h = impl_->submit(request(std::move(tag), task, std::move(args), {}, {}, space_policy::fail_fast));
+    ec.clear();
+    return h;
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  } catch (...) {
+    ec = make_error_code(errc::system);
+  }
+  return {};
+}
+
+task_handle pool::submit_for(std::chrono::milliseconds timeout, std::string tag, std::string_view task,
+                             nlohmann::json args, callback on_done, callback on_error) {
+  submit_request r = request(std::move(tag), task, std::move(args), std::move(on_done),
+                             std::move(on_error), space_policy::block_for);
+  r.timeout = timeout;
+  return impl_->submit(std::move(r));
+}
+
+nlohmann::json pool::apply(std::string tag, std::string_view task, nlohmann::json args) {
+  return submit(std::move(tag), task, std::move(args)).get();
+}
+
+namespace {
+
+std::vector<nlohmann::json> run_ordered(detail::pool_impl& impl, std::string_view task,
+                                        const std::vector<nlohmann::json>& inputs, bool positional) {
+  // Validate every input before accepting any, so a bad one refuses the call whole.
+  std::vector<submit_request> reqs(inputs.size());
+  std::vector<detail::prepared_task> prepared;
+  prepared.reserve(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    submit_request& r = reqs[i];
+    r.tag = std::to_string(i);
+    r.task = task;
+    r.args = inputs[i];
+    r.args_are_positional = positional;
+    r.keyed = false;
+    prepared.push_back(impl.prepare(r));
+  }
+  std::vector<task_handle> handles;
+  handles.reserve(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    handles.push_back(impl.submit_prepared(std::move(prepared[i]), std::move(reqs[i])));
+  }
+  std::vector<nlohmann::json> values;
+  values.reserve(handles.size());
+  std::optional<procpool::result> first_failure;
+  for (const task_handle& h : handles) {
+    procpool::result r = h.result();
+    if (!r.ok() && !first_failure) first_failure = r;
+    values.push_back(std::move(r.value));
+  }
+  if (first_failure) {
+    const procpool::result& f = *first_failure;
+    throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
+  }
+  return values;
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> pool::map(std::string_view task, const std::vector<nlohmann::json>& inputs) {
+  return run_ordered(*impl_, task, inputs, false);
+}
+
+std::vector<nlohmann::json> pool::starmap(std::string_view task,
+                                          const std::vector<nlohmann::json>& arg_lists) {
+  return run_ordered(*impl_, task, arg_lists, true);
+}
+
+unordered_results pool::imap_unordered_from(std::string_view task,
+                                            std::function<std::optional<nlohmann::json>()> source,
+                                            std::size_t window) {
+  if (window == 0) window = 2 * static_cast<std::size_t>(impl_->config().workers);
+  return unordered_results(*this, std::string(task), std::move(source), window);
+}
+
+procpool::result pool::result(std::string_view tag) { return impl_->wait_tag(tag, false); }
+procpool::result pool::take(std::string_view tag) { return impl_->wait_tag(tag, true); }
+std::map<std::string, procpool::result> pool::results() { return impl_->results(); }
+void pool::close() { impl_->close(); }
+void pool::join() { impl_->join(); }
+void pool::terminate() { impl_->terminate(); }
+pool_stats pool::stats() const { return impl_->stats(); }
+const options& pool::config() const noexcept { return impl_->config(); }
+
+// ---- imap_unordered ------------------------------------------------------------------
+
+unordered_results::unordered_results(pool& p, std::string task,
+                                     std::function<std::optional<nlohmann::json>()> src,
+                                     std::size_t window)
+    : pool_(&p),
+      task_(std::move(task)),
+      source_(std::move(src)),
+      window_(window),
+      channel_(std::make_shared<detail::completion_channel>()) {}
+
+unordered_results::unordered_results(unordered_results&&) noexcept = default;
+unordered_results& unordered_results::operator=(unordered_results&&) noexcept = default;
+unordered_results::~unordered_results() = default;
+
+std::optional<procpool::result> unordered_results::next() {
+  if (channel_ == nullptr) throw error(errc::invalid_argument, "unordered_results: moved from");
+  while (!exhausted_ && in_flight_ < window_) {
+    std::optional<nlohmann::json> item = source_();
+    if (!item) {
+      exhausted_ = true;
+      break;
+    }
+    submit_request r;
+    r.tag = std::to_string(next_index_);
+    r.task = task_;
+    r.args = std::move(*item);
+    r.keyed = false;
+    r.channel = channel_;
+    (void)pool_->impl_->submit(std::move(r));
+    ++next_index_;
+    ++in_flight_;
+  }
+  if (in_flight_ == 0) return std::nullopt;
+  std::unique_lock<std::mutex> lock(channel_->m);
+  channel_->cv.wait(lock, [&] { return !channel_->finished.empty(); });
+  procpool::result r = std::move(channel_->finished.front());
+  channel_->finished.pop_front();
+  --in_flight_;
+  return r;
+}
+
+}  // namespace procpool

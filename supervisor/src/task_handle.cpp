@@ -1,0 +1,57 @@
+#include <procpool/supervisor/detail/pool_impl.hpp>
+#include <procpool/supervisor/detail/task_record.hpp>
+#include <procpool/supervisor/task_handle.hpp>
+
+namespace procpool {
+
+const detail::task_record& task_handle::record() const {
+  if (!record_) throw error(errc::invalid_argument, "task_handle: empty handle");
+  return *record_;
+}
+
+const std::string& task_handle::tag() const { return record().tag; }
+
+task_state task_handle::state() const {
+  const detail::task_record& r = record();
+  {
+    const std::lock_guard<std::mutex> lock(r.m);
+    if (r.terminal) return r.res.state;
+  }
+  if (const auto p = r.pool.lock()) return p->live_state(r.id);
+  return task_state::queued;
+}
+
+bool task_handle::ready() const {
+  const detail::task_record& r = record();
+  const std::lock_guard<std::mutex> lock(r.m);
+  return r.ready;
+}
+
+void task_handle::wait() const {
+  const detail::task_record& r = record();
+  std::unique_lock<std::mutex> lock(r.m);
+  r.cv.wait(lock, [&] { return r.ready; });
+}
+
+bool task_handle::wait_for(std::chrono::milliseconds timeout) const {
+  const detail::task_record& r = record();
+  std::unique_lock<std::mutex> lock(r.m);
+  return r.cv.wait_for(lock, timeout, [&] { return r.ready; });
+}
+
+nlohmann::json task_handle::get() const {
+  procpool::result res = result();
+  if (res.state != task_state::done) {
+    throw task_error(res.tag, res.state, res.error_type, res.error_message, res.worker_pid);
+  }
+  return std::move(res.value);
+}
+
+procpool::result task_handle::result() const {
+  const detail::task_record& r = record();
+  std::unique_lock<std::mutex> lock(r.m);
+  r.cv.wait(lock, [&] { return r.ready; });
+  return r.res;
+}
+
+}  // namespace procpool

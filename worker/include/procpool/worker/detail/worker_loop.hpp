@@ -1,0 +1,38 @@
+// The worker loop, shared by process workers (after fork) and thread workers.
+#pragma once
+
+#include <procpool/shared/detail/layout.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace procpool::detail {
+
+/// Exit code of a worker whose initializer failed (the reason is in its row).
+inline constexpr int exit_start_failed = 70;
+
+struct worker_config {
+  segment_header* header = nullptr;
+  std::uint32_t index = 0;   ///< the worker's row
+  int wake_fd = -1;          ///< eventfd that wakes the supervisor's collector
+  int pid = 0;               ///< reported as worker_pid
+  std::string initializer;   ///< task run once before taking work ("" for none)
+  nlohmann::json initializer_args;  ///< positional array
+  std::size_t max_tasks = 0;        ///< exit after this many tasks (0: never)
+};
+
+/// Runs initializer, then claims -> runs -> publishes until the queue is
+/// stopping, or closing and empty, or max_tasks is reached. Never throws.
+/// Returns the exit code: 0, or exit_start_failed.
+int run_worker(const worker_config& config) noexcept;
+
+/// Wakes the collector if it sleeps (one write to the eventfd, at most).
+void wake_collector(segment_header* h, int wake_fd) noexcept;
+
+/// "std::runtime_error" for a std::runtime_error, and so on.
+[[nodiscard]] std::string demangled_type_name(const std::type_info& t);
+
+}  // namespace procpool::detail

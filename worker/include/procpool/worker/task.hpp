@@ -1,0 +1,212 @@
+// Registering tasks by name: PROCPOOL_TASK(name, callable).
+//
+//   PROCPOOL_TASK(square, [](int x) { return x * x; });
+//   PROCPOOL_TASK(resize, [](procpool::task_context& ctx, const resize_args& a) { ... });
+//
+// The callable takes JSON-convertible parameters (any type with nlohmann
+// to_json/from_json), optionally preceded by `procpool::task_context&`, and
+// returns a JSON-convertible value or void (null). Generic lambdas (auto
+// parameters) cannot be registered: the parameter types must be known.
+//
+// Arguments travel as a positional JSON array. pool::submit(tag, name, args)
+// builds it: a task with one parameter receives `args` whole; a task with N != 1
+// parameters takes `args` as an array of N values (null or [] for none).
+//
+// Use PROCPOOL_TASK at namespace scope in one .cpp file of the program that runs
+// the pool: forked workers inherit the registry, thread workers share it.
+#pragma once
+
+#include <procpool/shared/error.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace procpool {
+
+namespace detail {
+struct worker_row;
+}  // namespace detail
+
+/// What a running task may know about itself. Valid only during the call.
+class task_context {
+ public:
+  task_context(std::string_view tag, std::string_view task_name, int attempt, int worker_index,
+               const std::atomic<std::uint32_t>* stop_flag) noexcept
+      : tag_(tag),
+        task_name_(task_name),
+        attempt_(attempt),
+        worker_index_(worker_index),
+        stop_flag_(stop_flag) {}
+
+  [[nodiscard]] std::string_view tag() const noexcept { return tag_; }
+  [[nodiscard]] std::string_view task_name() const noexcept { return task_name_; }
+  /// 1 for the first attempt.
+  [[nodiscard]] int attempt() const noexcept { return attempt_; }
+  /// The worker's row in the pool's worker table (0 .. workers-1).
+  [[nodiscard]] int worker_index() const noexcept { return worker_index_; }
+  /// True once the pool asked running tasks to stop (terminate(); in thread mode
+  /// the only way to end a task early). Non-blocking, thread-safe.
+  [[nodiscard]] bool stop_requested() const noexcept {
+    return stop_flag_ != nullptr && stop_flag_->load(std::memory_order_acquire) != 0;
+  }
+
+ private:
+  std::string_view tag_;
+  std::string_view task_name_;
+  int attempt_;
+  int worker_index_;
+  const std::atomic<std::uint32_t>* stop_flag_;
+};
+
+namespace detail {
+
+/// A registered task, type-erased. `invoke` and `check` take the positional
+/// argument array; `check` converts without running (the supervisor refuses
+/// bad arguments at submit with errc::bad_arguments).
+struct task_entry {
+  std::string name;
+  std::size_t arity = 0;
+  std::function<nlohmann::json(task_context&, const nlohmann::json&)> invoke;
+  std::function<void(const nlohmann::json&)> check;
+};
+
+/// Registers a task; throws procpool::error(invalid_argument) on an empty or
+/// duplicate name (at static-initialisation time, which ends the program with
+/// the message: a duplicate registration is a programming error).
+void register_task(task_entry entry);
+
+/// The task registered under `name`, or nullptr. Thread-safe after static
+/// initialisation (the registry is read-only once main() runs).
+[[nodiscard]] const task_entry* find_task(std::string_view name) noexcept;
+
+/// Every registered name, sorted.
+[[nodiscard]] std::vector<std::string> task_names();
+
+template <class T>
+struct callable_traits : callable_traits<decltype(&T::operator())> {};
+template <class R, class... A>
+struct callable_traits<R (*)(A...)> {
+  using result_type = R;
+  using args = std::tuple<A...>;
+};
+template <class R, class... A>
+struct callable_traits<R(A...)> : callable_traits<R (*)(A...)> {};
+template <class C, class R, class... A>
+struct callable_traits<R (C::*)(A...) const> : callable_traits<R (*)(A...)> {};
+template <class C, class R, class... A>
+struct callable_traits<R (C::*)(A...)> : callable_traits<R (*)(A...)> {};
+template <class C, class R, class... A>
+struct callable_traits<R (C::*)(A...) const noexcept> : callable_traits<R (*)(A...)> {};
+template <class C, class R, class... A>
+struct callable_traits<R (C::*)(A...) noexcept> : callable_traits<R (*)(A...)> {};
+template <class R, class... A>
+struct callable_traits<R (*)(A...) noexcept> : callable_traits<R (*)(A...)> {};
+
+template <class Tuple>
+struct first_is_context : std::false_type {};
+template <class First, class... Rest>
+struct first_is_context<std::tuple<First, Rest...>>
+    : std::is_same<std::remove_cvref_t<First>, task_context> {};
+
+template <class Tuple>
+struct drop_first {
+  using type = std::tuple<>;
+};
+template <class First, class... Rest>
+struct drop_first<std::tuple<First, Rest...>> {
+  using type = std::tuple<Rest...>;
+};
+
+/// Converts element I of the positional array to parameter type P, naming the
+/// argument in the error.
+template <class P>
+std::remove_cvref_t<P> convert_arg(const nlohmann::json& positional, std::size_t index,
+                                   std::string_view task) {
+  try {
+    return positional.at(index).template get<std::remove_cvref_t<P>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw error(errc::bad_arguments, "task '" + std::string(task) + "' argument " +
+                                         std::to_string(index + 1) + ": " + e.what());
+  }
+}
+
+template <class Params, std::size_t... I>
+auto convert_all([[maybe_unused]] const nlohmann::json& positional, [[maybe_unused]] std::string_view task,
+                 std::index_sequence<I...> /*unused*/) {
+  return std::tuple<std::remove_cvref_t<std::tuple_element_t<I, Params>>...>{
+      convert_arg<std::tuple_element_t<I, Params>>(positional, I, task)...};
+}
+
+template <class F>
+task_entry make_task_entry(std::string name, F fn) {
+  using traits = callable_traits<std::remove_cvref_t<F>>;
+  using all_args = typename traits::args;
+  constexpr bool with_context = first_is_context<all_args>::value;
+  using params = std::conditional_t<with_context, typename drop_first<all_args>::type, all_args>;
+  constexpr std::size_t arity = std::tuple_size_v<params>;
+  using result_type = typename traits::result_type;
+
+  task_entry entry;
+  entry.name = name;
+  entry.arity = arity;
+  entry.check = [name](const nlohmann::json& positional) {
+    constexpr std::size_t n = std::tuple_size_v<params>;
+    if (!positional.is_array() || positional.size() != n) {
+      throw error(errc::bad_arguments, "task '" + name + "' takes " + std::to_string(n) +
+                                           " argument(s), got " +
+                                           std::to_string(positional.is_array()
+                                                              ? positional.size()
+                                                              : std::size_t{1}));
+    }
+    (void)convert_all<params>(positional, name, std::make_index_sequence<n>{});
+  };
+  entry.invoke = [name, fn = std::move(fn), check = entry.check](
+                     task_context& ctx, const nlohmann::json& positional) -> nlohmann::json {
+    constexpr std::size_t n = std::tuple_size_v<params>;
+    if (!positional.is_array() || positional.size() != n) check(positional);
+    auto converted = convert_all<params>(positional, name, std::make_index_sequence<n>{});
+    auto call = [&](auto&&... a) -> decltype(auto) {
+      if constexpr (with_context) {
+        return fn(ctx, std::forward<decltype(a)>(a)...);
+      } else {
+        (void)ctx;
+        return fn(std::forward<decltype(a)>(a)...);
+      }
+    };
+    if constexpr (std::is_void_v<result_type>) {
+      std::apply(call, std::move(converted));
+      return nullptr;
+    } else {
+      return nlohmann::json(std::apply(call, std::move(converted)));
+    }
+  };
+  return entry;
+}
+
+struct task_registrar {
+  template <class F>
+  task_registrar(const char* name, F fn) {
+    register_task(make_task_entry(name, std::move(fn)));
+  }
+};
+
+}  // namespace detail
+}  // namespace procpool
+
+#define PROCPOOL_DETAIL_CAT2(a, b) a##b
+#define PROCPOOL_DETAIL_CAT(a, b) PROCPOOL_DETAIL_CAT2(a, b)
+
+/// Registers `callable` as the task `name` (an identifier-like token; the task
+/// is called by the string #name).
+#define PROCPOOL_TASK(name, ...)                                                \
+  [[maybe_unused]] static const ::procpool::detail::task_registrar             \
+      PROCPOOL_DETAIL_CAT(procpool_task_registrar_, name) { #name, __VA_ARGS__ }

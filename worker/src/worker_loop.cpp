@@ -1,0 +1,198 @@
+#include <procpool/shared/detail/codec.hpp>
+#include <procpool/worker/detail/worker_loop.hpp>
+#include <procpool/worker/task.hpp>
+
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <typeinfo>
+#include <vector>
+
+namespace procpool::detail {
+namespace {
+
+void set_row_state(worker_row& row, row_state s) noexcept {
+  row.state.store(static_cast<std::uint32_t>(s), std::memory_order_release);
+}
+
+void record_start_error(worker_row& row, const std::string& text) noexcept {
+  const std::size_t n = std::min(text.size(), sizeof(row.start_error) - 1);
+  std::memcpy(row.start_error, text.data(), n);
+  row.start_error[n] = '\0';
+  row.start_error_len.store(static_cast<std::uint32_t>(n), std::memory_order_release);
+}
+
+enum class wait_outcome { work, exit };
+
+/// Waits until a message can be claimed or the worker must leave.
+/// Requires: queue lock held; returns with it held.
+wait_outcome wait_for_work_locked(segment_header* h) {
+  queue_control& q = h->queue;
+  // Lock state: held on entry and after every iteration; released only inside
+  // the futex wait, after the sequence number was read under the lock.
+  for (;;) {
+    if (q.stopping.load(std::memory_order_relaxed) != 0) return wait_outcome::exit;
+    if (!ring_empty_locked(h)) return wait_outcome::work;
+    if (q.closing.load(std::memory_order_relaxed) != 0) return wait_outcome::exit;
+    const std::uint32_t seen = q.not_empty.snapshot();
+    q.not_empty.prepare_wait();
+    unlock_queue(h);
+    q.not_empty.wait(seen);
+    q.not_empty.finish_wait();
+    lock_queue(h);
+  }
+}
+
+struct task_outcome {
+  task_state state = task_state::done;
+  std::vector<std::uint8_t> value;
+  std::string error_type;
+  std::string error_message;
+};
+
+task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_message& m) {
+  task_outcome out;
+  try {
+    const task_entry* entry = find_task(m.task_name);
+    if (entry == nullptr) {
+      throw error(errc::unknown_task, "worker: unknown task '" + std::string(m.task_name) + "'");
+    }
+    const nlohmann::json args = decode(m.args);
+    task_context ctx(m.tag, m.task_name, static_cast<int>(m.attempt), static_cast<int>(c.index),
+                     &row.stop);
+    const nlohmann::json value = entry->invoke(ctx, args);
+    out.value = encode(value);
+    if (out.value.size() > c.header->max_payload) {
+      const std::size_t n = out.value.size();
+      out = task_outcome{};
+      out.state = task_state::failed;
+      out.error_type = "procpool::error";
+      out.error_message = "result of " + std::to_string(n) +
+                          " bytes exceeds max_payload_bytes (" +
+                          std::to_string(c.header->max_payload) + ")";
+    }
+  } catch (const std::exception& e) {
+    out = task_outcome{};
+    out.state = task_state::failed;
+    out.error_type = demangled_type_name(typeid(e));
+    out.error_message = e.what();
+  } catch (...) {
+    out = task_outcome{};
+    out.state = task_state::failed;
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    out.error_type = t != nullptr ? demangled_type_name(*t) : "unknown";
+    out.error_message = "a value that is not a std::exception was thrown";
+  }
+  return out;
+}
+
+void publish(segment_header* h, std::uint32_t index, const outgoing_result& r) noexcept {
+  worker_row& row = row_at(h, index);
+  // The result ring holds two of the largest records, so this waits only
+  // while the supervisor is behind.
+  while (!try_write_result(h, index, r)) {
+    const std::uint32_t seen = row.res_space.snapshot();
+    row.res_space.prepare_wait();
+    if (try_write_result(h, index, r)) {
+      row.res_space.finish_wait();
+      return;
+    }
+    row.res_space.wait(seen);
+    row.res_space.finish_wait();
+  }
+}
+
+}  // namespace
+
+std::string demangled_type_name(const std::type_info& t) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(t.name(), nullptr, nullptr, &status),
+                                              std::free);
+  return (status == 0 && name) ? std::string(name.get()) : std::string(t.name());
+}
+
+void wake_collector(segment_header* h, int wake_fd) noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (h->collector_sleeping.load(std::memory_order_relaxed) != 0 &&
+      h->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
+    const std::uint64_t one = 1;
+    // A full eventfd counter (never in practice) only means a wake is pending.
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof one);
+  }
+}
+
+int run_worker(const worker_config& c) noexcept {
+  segment_header* h = c.header;
+  worker_row& row = row_at(h, c.index);
+  row.pid.store(c.pid, std::memory_order_relaxed);
+
+  if (!c.initializer.empty()) {
+    try {
+      const task_entry* entry = find_task(c.initializer);
+      if (entry == nullptr) throw error(errc::unknown_task, "unknown task '" + c.initializer + "'");
+      task_context ctx("", c.initializer, 1, static_cast<int>(c.index), &row.stop);
+      (void)entry->invoke(ctx, c.initializer_args);
+    } catch (const std::exception& e) {
+      record_start_error(row, "initializer '" + c.initializer + "' threw " +
+                                  demangled_type_name(typeid(e)) + ": " + e.what());
+      set_row_state(row, row_state::exiting);
+      wake_collector(h, c.wake_fd);
+      return exit_start_failed;
+    } catch (...) {
+      record_start_error(row, "initializer '" + c.initializer + "' threw a non-standard exception");
+      set_row_state(row, row_state::exiting);
+      wake_collector(h, c.wake_fd);
+      return exit_start_failed;
+    }
+  }
+  set_row_state(row, row_state::idle);
+
+  std::size_t tasks = 0;
+  for (;;) {
+    try {
+      lock_queue(h);
+    } catch (...) {
+      // The queue lock is unrecoverable: nothing more can be claimed safely.
+      set_row_state(row, row_state::exiting);
+      return 0;
+    }
+    if (wait_for_work_locked(h) == wait_outcome::exit) {
+      unlock_queue(h);
+      set_row_state(row, row_state::exiting);
+      return 0;
+    }
+    claim_locked(h, c.index);
+    unlock_queue(h);
+
+    const claimed_message m = read_claim(h, c.index);
+    const std::uint64_t started = row.claim_started_ns.load(std::memory_order_relaxed);
+    const task_outcome out = run_claimed(c, row, m);
+
+    outgoing_result r{};
+    r.task_id = m.task_id;
+    r.state = static_cast<std::uint32_t>(out.state);
+    r.attempt = m.attempt;
+    r.started_ns = started;
+    r.finished_ns = realtime_ns();
+    r.value = out.value;
+    r.error_type = out.error_type;
+    r.error_message = out.error_message;
+    publish(h, c.index, r);
+    // The result is published before the claim is withdrawn: a worker killed
+    // in between leaves a result the supervisor reads before it blames the claim.
+    row.claimed.store(0, std::memory_order_release);
+    row.tasks_done.fetch_add(1, std::memory_order_relaxed);
+    ++tasks;
+    const bool recycle = c.max_tasks != 0 && tasks >= c.max_tasks;
+    set_row_state(row, recycle ? row_state::exiting : row_state::idle);
+    wake_collector(h, c.wake_fd);
+    if (recycle) return 0;
+  }
+}
+
+}  // namespace procpool::detail
