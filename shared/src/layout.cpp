@@ -110,13 +110,14 @@ std::uint64_t message_bytes(const outgoing_message& m) noexcept {
   return align8(sizeof(message_header) + m.tag.size() + m.task_name.size() + m.args.size());
 }
 
-push_result push_locked(segment_header* h, const outgoing_message& m) noexcept {
+push_result push_locked(segment_header* h, const outgoing_message& m, bool is_retry) noexcept {
   queue_control& q = h->queue;
-  if (q.stopping.load(std::memory_order_relaxed) != 0 || q.closing.load(std::memory_order_relaxed) != 0) {
-    return push_result::refused;
-  }
+  if (q.stopping.load(std::memory_order_relaxed) != 0) return push_result::refused;
+  if (!is_retry && q.closing.load(std::memory_order_relaxed) != 0) return push_result::refused;
   const std::uint64_t pushed = q.pushed.load(std::memory_order_relaxed);
-  if (pushed - q.popped.load(std::memory_order_relaxed) >= h->max_queue) return push_result::full;
+  if (!is_retry && pushed - q.popped.load(std::memory_order_relaxed) >= h->max_queue) {
+    return push_result::full;
+  }
   const std::uint64_t total = message_bytes(m);
   const std::uint64_t head = q.head.load(std::memory_order_relaxed);
   const std::uint64_t tail = q.tail.load(std::memory_order_relaxed);
@@ -151,6 +152,7 @@ void claim_locked(segment_header* h, std::uint32_t i) noexcept {
   std::memcpy(claim_buffer(h, i), rec, mh.total);
   worker_row& row = row_at(h, i);
   row.claim_attempt.store(mh.attempt, std::memory_order_relaxed);
+  row.stop.store(0, std::memory_order_relaxed);  // a stop request is per task
   row.claim_started_ns.store(realtime_ns(), std::memory_order_relaxed);
   row.claimed.store(mh.task_id, std::memory_order_release);  // the claim
   row.state.store(static_cast<std::uint32_t>(row_state::busy), std::memory_order_release);

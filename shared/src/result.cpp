@@ -20,6 +20,7 @@ void to_json(nlohmann::json& j, const result& r) {
   if (r.exit_code) j["exit_code"] = *r.exit_code;
   if (r.signal) j["signal"] = *r.signal;
   j["attempts"] = r.attempts;
+  if (!r.attempt_errors.empty()) j["attempt_errors"] = r.attempt_errors;
   j["worker_pid"] = r.worker_pid;
   if (r.started_at.time_since_epoch().count() != 0) {
     j["started_at_ms"] = ms_since_epoch(r.started_at);

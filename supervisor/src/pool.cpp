@@ -34,6 +34,24 @@ task_handle pool::submit(std::string tag, std::string_view task, nlohmann::json 
                                std::move(on_error), space_policy::block));
 }
 
+task_handle pool::submit(std::string tag, std::string_view task, nlohmann::json args,
+                         const task_options& per_task, callback on_done, callback on_error) {
+  submit_request r = request(std::move(tag), task, std::move(args), std::move(on_done),
+                             std::move(on_error), space_policy::block);
+  r.per_task = per_task;
+  return impl_->submit(std::move(r));
+}
+
+task_handle pool::submit_for(std::chrono::milliseconds timeout, std::string tag, std::string_view task,
+                             nlohmann::json args, const task_options& per_task, callback on_done,
+                             callback on_error) {
+  submit_request r = request(std::move(tag), task, std::move(args), std::move(on_done),
+                             std::move(on_error), space_policy::block_for);
+  r.timeout = timeout;
+  r.per_task = per_task;
+  return impl_->submit(std::move(r));
+}
+
 task_handle pool::try_submit(std::string tag, std::string_view task, nlohmann::json args,
                              callback on_done, callback on_error) {
   return impl_->submit(request(std::move(tag), task, std::move(args), std::move(on_done),

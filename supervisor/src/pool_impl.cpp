@@ -133,6 +133,12 @@ prepared_task pool_impl::prepare(const submit_request& req) const {
     throw error(errc::invalid_argument, where + ": tag of " + std::to_string(req.tag.size()) +
                                             " bytes (the limit is " + std::to_string(max_tag_bytes) + ")");
   }
+  if (req.per_task.timeout && req.per_task.timeout->count() < 0) {
+    throw error(errc::invalid_argument, where + ": tag '" + req.tag + "': negative timeout");
+  }
+  if (req.per_task.retries && *req.per_task.retries < 0) {
+    throw error(errc::invalid_argument, where + ": tag '" + req.tag + "': negative retries");
+  }
   const task_entry* e = find_task(req.task);
   if (e == nullptr) {
     throw error(errc::unknown_task, where + ": unknown task '" + std::string(req.task) + "' (tag '" +
@@ -181,6 +187,9 @@ task_handle pool_impl::submit_prepared(prepared_task p, submit_request req) {
   rec->channel = std::move(req.channel);
   rec->pool = weak_from_this();
   rec->res.tag = p.tag;
+  rec->timeout = req.per_task.timeout.value_or(opts_.task_timeout);
+  rec->retries_left = req.per_task.retries.value_or(opts_.retries);
+  if (rec->retries_left > 0) rec->payload = p.payload;
   const char* where = req.policy == space_policy::fail_fast ? "pool::try_submit"
                       : req.policy == space_policy::block_for ? "pool::submit_for"
                                                               : "pool::submit";
@@ -198,6 +207,7 @@ task_handle pool_impl::submit_prepared(prepared_task p, submit_request req) {
     }
     rec->id = next_id_++;
     inflight_.emplace(rec->id, rec);
+    if (rec->timeout.count() > 0) ++timed_inflight_;
   }
   // Not accepted after all: forget the record, and wake anyone who found it.
   auto refuse = [&](errc code, const std::string& why) {
@@ -208,6 +218,7 @@ task_handle pool_impl::submit_prepared(prepared_task p, submit_request req) {
         if (it != by_tag_.end() && it->second == rec) by_tag_.erase(it);
       }
       inflight_.erase(rec->id);
+      if (rec->timeout.count() > 0) --timed_inflight_;
     }
     {
       const std::lock_guard<std::mutex> lock(rec->m);
@@ -279,11 +290,31 @@ void pool_impl::complete_locked(const std::shared_ptr<task_record>& rec, procpoo
   {
     const std::lock_guard<std::mutex> lock(rec->m);
     if (rec->terminal) return;  // a tag is reported once: the first terminal state wins
+  }
+  // A report about an earlier attempt (a thread that outlived its time limit)
+  // says nothing about the attempt now queued or running.
+  if (r.attempts != 0 && static_cast<std::uint32_t>(r.attempts) != rec->attempt) return;
+  const bool retryable = r.state == task_state::failed || r.state == task_state::crashed ||
+                         r.state == task_state::timed_out;
+  if (retryable && rec->retries_left > 0 &&
+      (phase_ == pool_phase::running || phase_ == pool_phase::closing)) {
+    --rec->retries_left;
+    rec->attempt_errors.push_back(std::string(to_string(r.state)) + ": " +
+                                  (r.error_type.empty() ? "" : r.error_type + ": ") + r.error_message);
+    ++rec->attempt;
+    requeue_locked(rec);
+    return;
+  }
+  r.attempts = static_cast<int>(rec->attempt);
+  r.attempt_errors = rec->attempt_errors;
+  {
+    const std::lock_guard<std::mutex> lock(rec->m);
     rec->terminal = true;
     r.tag = rec->tag;
     rec->res = std::move(r);
     if (!callbacks) rec->ready = true;
   }
+  if (rec->timeout.count() > 0) --timed_inflight_;
   switch (rec->res.state) {
     case task_state::done: ++counters_.done; break;
     case task_state::failed: ++counters_.failed; break;
@@ -307,6 +338,41 @@ void pool_impl::complete_locked(const std::shared_ptr<task_record>& rec, procpoo
     rec->cv.notify_all();
   }
   cv_.notify_all();
+}
+
+void pool_impl::requeue_locked(const std::shared_ptr<task_record>& rec) {
+  retry_backlog_.push_back(rec);
+}
+
+bool pool_impl::push_retries() {
+  std::deque<std::shared_ptr<task_record>> batch;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    if (retry_backlog_.empty()) return false;
+    batch.swap(retry_backlog_);
+  }
+  // The records' attempt and payload change only on this thread (under m_),
+  // so reading them here without the lock is safe.
+  std::vector<std::shared_ptr<task_record>> refused;
+  std::size_t k = 0;
+  for (; k < batch.size(); ++k) {
+    const std::shared_ptr<task_record>& rec = batch[k];
+    const outgoing_message msg{rec->id, rec->attempt, rec->tag, rec->task, rec->payload};
+    push_result r = push_result::full;
+    {
+      const queue_lock lock(hdr_);
+      r = push_locked(hdr_, msg, /*is_retry=*/true);
+    }
+    if (r == push_result::full) break;
+    if (r == push_result::refused) refused.push_back(rec);
+  }
+  const std::lock_guard<std::mutex> lock(m_);
+  for (std::size_t j = batch.size(); j-- > k;) retry_backlog_.push_front(batch[j]);
+  for (const auto& rec : refused) {
+    complete_locked(rec, make_result(task_state::cancelled, "procpool::cancelled",
+                                     "the pool stopped before another attempt could run"));
+  }
+  return !retry_backlog_.empty();
 }
 
 void pool_impl::complete_by_id_locked(std::uint64_t id, procpool::result r) {
@@ -535,16 +601,23 @@ void pool_impl::monitor_loop() {
   for (;;) {
     const bool worked = drain_results();
     reap_finished_workers();
+    const bool retries_waiting = push_retries();
     maybe_spawn();
     enforce_terminate_deadline();
+    std::optional<steady::time_point> wake_at = enforce_time_limits();
+    if (retries_waiting) {
+      const auto soon = steady::now() + std::chrono::milliseconds(10);
+      if (!wake_at || soon < *wake_at) wake_at = soon;
+    }
     int timeout_ms = -1;
     {
       const std::lock_guard<std::mutex> lock(m_);
-      if (stop_threads_ && alive_ == 0) break;
-      if (terminate_deadline_) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*terminate_deadline_ - steady::now());
-        timeout_ms = static_cast<int>(std::max<std::int64_t>(left.count() + 1, 0));
-      }
+      if (stop_threads_ && alive_ == 0 && retry_backlog_.empty()) break;
+      if (terminate_deadline_ && (!wake_at || *terminate_deadline_ < *wake_at)) wake_at = terminate_deadline_;
+    }
+    if (wake_at) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*wake_at - steady::now());
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60'000));
     }
     fds.clear();
     fd_slot.clear();
@@ -658,19 +731,36 @@ void pool_impl::release_slot(std::uint32_t i, const std::optional<int>& exit_cod
   {
     const std::lock_guard<std::mutex> lock(m_);
     worker_slot& slot = slots_[i];
-    if (claimed != 0) {
+    const auto it = claimed != 0 ? inflight_.find(claimed) : inflight_.end();
+    if (it != inflight_.end()) {
+      const std::shared_ptr<task_record> rec = it->second;
       const bool stopping = phase_ == pool_phase::terminating || phase_ == pool_phase::terminated;
-      procpool::result r = make_result(
-          stopping ? task_state::cancelled : task_state::crashed,
-          stopping ? "procpool::cancelled" : "procpool::worker_crashed",
-          "worker " + std::to_string(slot.pid > 0 ? slot.pid : ::getpid()) + " " + how.describe() +
-              (stopping ? " after terminate()" : " while running the task"));
-      r.exit_code = exit_code;
-      r.signal = signal;
-      r.attempts = static_cast<int>(row.claim_attempt.load(std::memory_order_relaxed));
-      r.worker_pid = slot.pid > 0 ? slot.pid : ::getpid();
-      r.started_at = from_ns(row.claim_started_ns.load(std::memory_order_relaxed));
-      complete_by_id_locked(claimed, std::move(r));
+      const bool timed_out = claimed == slot.timed_out_id;
+      const int pid = slot.pid > 0 ? slot.pid : ::getpid();
+      if (!stopping && !timed_out && slot.timed_out_id != 0) {
+        // Killed for another task's time limit just after that task finished
+        // and this one was claimed: not this task's fault, run it again.
+        requeue_locked(rec);
+      } else {
+        procpool::result r;
+        if (stopping) {
+          r = make_result(task_state::cancelled, "procpool::cancelled",
+                          "worker " + std::to_string(pid) + " " + how.describe() + " after terminate()");
+        } else if (timed_out) {
+          r = make_result(task_state::timed_out, "procpool::task_timeout",
+                          "ran past its time limit of " + std::to_string(rec->timeout.count()) +
+                              " ms; worker " + std::to_string(pid) + " " + how.describe());
+        } else {
+          r = make_result(task_state::crashed, "procpool::worker_crashed",
+                          "worker " + std::to_string(pid) + " " + how.describe() + " while running the task");
+        }
+        r.exit_code = exit_code;
+        r.signal = signal;
+        r.attempts = static_cast<int>(row.claim_attempt.load(std::memory_order_relaxed));
+        r.worker_pid = pid;
+        r.started_at = from_ns(row.claim_started_ns.load(std::memory_order_relaxed));
+        complete_locked(rec, std::move(r));
+      }
     }
     if (never_ready && !clean) {
       failed_now = record_start_failure_locked(
@@ -695,6 +785,10 @@ void pool_impl::release_slot(std::uint32_t i, const std::optional<int>& exit_cod
     slot.pid = -1;
     slot.dead = false;
     slot.killed = false;
+    slot.watched_id = 0;
+    slot.deadline.reset();
+    slot.timed_out_id = 0;
+    slot.kill_at.reset();
     slot.used = false;
     --alive_;
     cv_.notify_all();
@@ -797,6 +891,71 @@ void pool_impl::spawn_one(std::uint32_t i) {
     cv_.notify_all();
   }
   if (failed_now) fail_pool();
+}
+
+std::optional<steady::time_point> pool_impl::enforce_time_limits() {
+  const std::lock_guard<std::mutex> lock(m_);
+  std::optional<steady::time_point> next;
+  const auto consider = [&](steady::time_point t) {
+    if (!next || t < *next) next = t;
+  };
+  const auto now = steady::now();
+  const std::uint64_t rt_now = realtime_ns();
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    worker_slot& slot = slots_[i];
+    if (!slot.used) continue;
+    worker_row& row = row_at(hdr_, i);
+    if (slot.kill_at) {
+      if (now >= *slot.kill_at) {
+        if (!slot.killed) signal_worker(slot.pid, SIGKILL);
+        slot.killed = true;
+        slot.kill_at.reset();
+      } else {
+        consider(*slot.kill_at);
+      }
+    }
+    const std::uint64_t c = row.claimed.load(std::memory_order_acquire);
+    if (c != slot.watched_id) {
+      slot.watched_id = c;
+      slot.deadline.reset();
+      const auto it = c != 0 ? inflight_.find(c) : inflight_.end();
+      if (it != inflight_.end() && it->second->timeout.count() > 0) {
+        // The claim time is the worker's; the deadline counts from it.
+        const std::uint64_t started = row.claim_started_ns.load(std::memory_order_relaxed);
+        const auto age = std::chrono::nanoseconds(rt_now > started ? rt_now - started : 0);
+        slot.deadline = now - std::chrono::duration_cast<steady::duration>(age) + it->second->timeout;
+      }
+    }
+    if (c == 0 || !slot.deadline || slot.timed_out_id == c) continue;
+    if (now < *slot.deadline) {
+      consider(*slot.deadline);
+      continue;
+    }
+    slot.timed_out_id = c;
+    row.stop.store(1, std::memory_order_release);
+    if (opts_.mode == mode::process) {
+      signal_worker(slot.pid, SIGTERM);
+      slot.kill_at = now + opts_.kill_grace;
+      consider(*slot.kill_at);
+    } else {
+      const auto it = inflight_.find(c);
+      if (it != inflight_.end()) {
+        const std::shared_ptr<task_record> rec = it->second;
+        procpool::result r = make_result(
+            task_state::timed_out, "procpool::task_timeout",
+            "ran past its time limit of " + std::to_string(rec->timeout.count()) +
+                " ms; a thread cannot be stopped, it finishes in the background");
+        r.attempts = static_cast<int>(row.claim_attempt.load(std::memory_order_relaxed));
+        r.worker_pid = ::getpid();
+        r.started_at = from_ns(row.claim_started_ns.load(std::memory_order_relaxed));
+        complete_locked(rec, std::move(r));
+      }
+    }
+  }
+  // Claims are not signalled to the monitor: while timed tasks are in flight,
+  // look again soon so a deadline is never missed by more than this.
+  if (timed_inflight_ > 0) consider(now + std::chrono::milliseconds(20));
+  return next;
 }
 
 void pool_impl::enforce_terminate_deadline() {

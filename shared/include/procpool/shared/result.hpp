@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace procpool {
 
@@ -22,6 +23,9 @@ struct result {
   std::optional<int> exit_code;  ///< the worker's exit code, when it exited (crashed)
   std::optional<int> signal;     ///< the signal that killed the worker (crashed)
   int attempts = 0;              ///< how many times the task was started
+  /// Why each earlier attempt did not end done ("crashed: worker 12 was killed
+  /// by signal 9 (SIGKILL)"), oldest first; empty without retries.
+  std::vector<std::string> attempt_errors;
   int worker_pid = 0;            ///< the process that ran it (the pool's pid in thread mode)
   std::chrono::system_clock::time_point started_at{};
   std::chrono::system_clock::time_point finished_at{};

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,17 @@ struct options {
   nlohmann::json initializer_args{};
   /// Recycle a worker after this many tasks (0: never).
   std::size_t max_tasks_per_worker = 0;
+  /// The time limit of every task (0: none); a submission may set its own
+  /// (task_options::timeout). At the limit the worker's process group gets
+  /// SIGTERM, then SIGKILL after kill_grace; the tag ends timed_out and the
+  /// worker is replaced. Thread mode: the tag ends timed_out and the task sees
+  /// task_context::stop_requested(); its thread cannot be stopped.
+  std::chrono::milliseconds task_timeout{0};
+  /// Extra attempts for a task that does not end done (failed, crashed,
+  /// timed_out; never cancelled). A submission may set its own.
+  int retries = 0;
+  /// Between SIGTERM and SIGKILL when a task runs past its time limit.
+  std::chrono::milliseconds kill_grace{1000};
   /// terminate(): how long running tasks get between the stop request (SIGTERM in
   /// process mode) and SIGKILL.
   std::chrono::milliseconds terminate_grace{1000};
@@ -59,7 +71,17 @@ struct options {
     return *this;
   }
   options& with_max_tasks_per_worker(std::size_t n) { max_tasks_per_worker = n; return *this; }
+  options& with_task_timeout(std::chrono::milliseconds t) { task_timeout = t; return *this; }
+  options& with_retries(int n) { retries = n; return *this; }
   options& with_terminate_grace(std::chrono::milliseconds g) { terminate_grace = g; return *this; }
+};
+
+/// Per-submission settings that override the pool's options.
+struct task_options {
+  /// Time limit of this task (0: none); unset: options::task_timeout.
+  std::optional<std::chrono::milliseconds> timeout{};
+  /// Extra attempts after a failure, crash or timeout; unset: options::retries.
+  std::optional<int> retries{};
 };
 
 }  // namespace procpool

@@ -104,6 +104,9 @@ class pool {
   /// too_large, invalid_argument (empty tag), spawn_failed (the pool failed).
   task_handle submit(std::string tag, std::string_view task, nlohmann::json args = nullptr,
                      callback on_done = {}, callback on_error = {});
+  /// As submit, with this task's own time limit and retries.
+  task_handle submit(std::string tag, std::string_view task, nlohmann::json args,
+                     const task_options& per_task, callback on_done = {}, callback on_error = {});
   /// As submit, but refuses with errc::full instead of blocking.
   task_handle try_submit(std::string tag, std::string_view task, nlohmann::json args = nullptr,
                          callback on_done = {}, callback on_error = {});
@@ -113,6 +116,9 @@ class pool {
   /// As submit, but blocks at most `timeout` for queue space (errc::full after it).
   task_handle submit_for(std::chrono::milliseconds timeout, std::string tag,
                          std::string_view task, nlohmann::json args = nullptr,
+                         callback on_done = {}, callback on_error = {});
+  task_handle submit_for(std::chrono::milliseconds timeout, std::string tag,
+                         std::string_view task, nlohmann::json args, const task_options& per_task,
                          callback on_done = {}, callback on_error = {});
 
   /// submit(...).get(): blocks for the value, throws task_error if not done.

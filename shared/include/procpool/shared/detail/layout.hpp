@@ -95,7 +95,7 @@ enum class row_state : std::uint32_t {
 struct alignas(64) worker_row {
   std::atomic<std::uint32_t> state{0};  ///< row_state
   std::atomic<std::int32_t> pid{0};
-  std::atomic<std::uint32_t> stop{0};        ///< task_context::stop_requested
+  std::atomic<std::uint32_t> stop{0};  ///< task_context::stop_requested (cleared at each claim)
   std::atomic<std::uint32_t> start_error_len{0};
   std::atomic<std::uint64_t> claimed{0};     ///< task id being run, 0 for none
   std::atomic<std::uint64_t> claim_started_ns{0};
@@ -169,8 +169,11 @@ struct outgoing_message {
 
 enum class push_result { ok, full, refused };
 /// Appends one message if it fits. Requires: queue lock held. `refused` when
-/// the queue is closing or stopping (nothing written).
-[[nodiscard]] push_result push_locked(segment_header* h, const outgoing_message& m) noexcept;
+/// the queue is stopping, or closing for a new task (nothing written). A retry
+/// (`is_retry`) of an already accepted task ignores `closing` and max_queue: it
+/// is bounded by the ring's bytes only.
+[[nodiscard]] push_result push_locked(segment_header* h, const outgoing_message& m,
+                                      bool is_retry = false) noexcept;
 
 /// Copies the oldest message into row `i`'s claim buffer, records the claim in
 /// the row, then advances the head (the final store). Requires: queue lock held

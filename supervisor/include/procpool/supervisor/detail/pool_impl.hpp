@@ -51,7 +51,8 @@ struct submit_request {
   bool keyed = true;
   std::shared_ptr<completion_channel> channel;
   space_policy policy = space_policy::block;
-  std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds timeout{0};  ///< block_for: how long to wait for space
+  task_options per_task;
 };
 
 /// A prepared submission: validated and encoded, not yet accepted.
@@ -96,7 +97,12 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
     pid_t pid = -1;            // process mode
     int pidfd = -1;            // process mode
     bool dead = false;         // process mode: pidfd readable, not reaped yet
-    bool killed = false;       // SIGKILL sent by terminate
+    bool killed = false;       // SIGKILL sent
+    // Time limits (process and thread mode).
+    std::uint64_t watched_id = 0;  // the claim the deadline below belongs to
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    std::uint64_t timed_out_id = 0;  // the task this worker was stopped for
+    std::optional<std::chrono::steady_clock::time_point> kill_at;
     std::thread thread;        // thread mode
     std::atomic<int> thread_exit_code{0};
   };
@@ -111,6 +117,12 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   void maybe_spawn();
   void spawn_one(std::uint32_t i);
   void enforce_terminate_deadline();
+  /// Stops tasks past their time limit; returns the next instant to look again.
+  std::optional<std::chrono::steady_clock::time_point> enforce_time_limits();
+  /// Pushes tasks waiting for another attempt; true if some still wait for room.
+  bool push_retries();
+  /// Queues `rec` for another attempt. Requires: m_ held.
+  void requeue_locked(const std::shared_ptr<task_record>& rec);
   [[nodiscard]] bool anything_pending() const;
   /// Counts a start failure; true if it put the pool past its restart limit.
   /// Requires: m_ held.
@@ -154,6 +166,8 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   std::deque<std::chrono::steady_clock::time_point> start_failures_;         // guarded by m_
   pool_stats counters_;                                                       // guarded by m_
   std::deque<std::shared_ptr<task_record>> callback_queue_;                  // guarded by m_
+  std::deque<std::shared_ptr<task_record>> retry_backlog_;                   // guarded by m_
+  std::size_t timed_inflight_ = 0;  // guarded by m_: in-flight tasks with a time limit
   bool callback_running_ = false;                                             // guarded by m_
 
   std::thread monitor_;

@@ -6,6 +6,8 @@
 #include <procpool/supervisor/pool.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <vector>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +36,13 @@ struct task_record {
   std::shared_ptr<completion_channel> channel;
   std::weak_ptr<pool_impl> pool;
   std::atomic<bool> accepted{false};  ///< pushed into the queue
+  std::chrono::milliseconds timeout{0};  ///< time limit of each attempt (0: none)
+
+  // Retries; guarded by pool_impl::m_.
+  int retries_left = 0;
+  std::uint32_t attempt = 1;              ///< the attempt now queued or running
+  std::vector<std::string> attempt_errors;  ///< why earlier attempts ended
+  std::vector<std::uint8_t> payload;      ///< kept to push again (only with retries)
 
   mutable std::mutex m;
   mutable std::condition_variable cv;
