@@ -1,3 +1,4 @@
+#include <procpool/shared/detail/fault.hpp>
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/shared/error.hpp>
 
@@ -156,7 +157,9 @@ void claim_locked(segment_header* h, std::uint32_t i) noexcept {
   row.claim_started_ns.store(realtime_ns(), std::memory_order_relaxed);
   row.claimed.store(mh.task_id, std::memory_order_release);  // the claim
   row.state.store(static_cast<std::uint32_t>(row_state::busy), std::memory_order_release);
+  fault_point("claim_before_head");
   q.head.store(pos + mh.total, std::memory_order_release);  // taken: the final store
+  fault_point("claim_after_head");
   q.popped.fetch_add(1, std::memory_order_relaxed);
   q.not_full.notify_one();
 }
@@ -276,6 +279,7 @@ bool try_write_result(segment_header* h, std::uint32_t i, const outgoing_result&
   put(out, r.value.data(), r.value.size());
   put(out, r.error_type.data(), type_len);
   put(out, r.error_message.data(), msg_len);
+  fault_point("publish_before_commit");
   row.res_write.store(start + total, std::memory_order_release);  // publish
   return true;
 }

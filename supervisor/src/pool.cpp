@@ -147,6 +147,7 @@ std::map<std::string, procpool::result> pool::results() { return impl_->results(
 void pool::close() { impl_->close(); }
 void pool::join() { impl_->join(); }
 void pool::terminate() { impl_->terminate(); }
+void pool::terminate(std::chrono::milliseconds grace) { impl_->terminate(grace); }
 pool_stats pool::stats() const { return impl_->stats(); }
 const options& pool::config() const noexcept { return impl_->config(); }
 

@@ -81,6 +81,14 @@ pool_impl::pool_impl(options opts) : opts_(std::move(opts)) {
   if (opts_.terminate_grace.count() < 0) {
     throw error(errc::invalid_argument, where + ": options::terminate_grace must not be negative");
   }
+  if (opts_.mode == mode::thread && (opts_.worker_memory_limit != 0 || opts_.worker_cpu_seconds != 0)) {
+    throw error(errc::invalid_argument, where + ": options::worker_memory_limit and worker_cpu_seconds "
+                                                "need process mode (threads share one process)");
+  }
+  if (opts_.kill_grace.count() < 0 || opts_.task_timeout.count() < 0 || opts_.retries < 0) {
+    throw error(errc::invalid_argument,
+                where + ": options::kill_grace, task_timeout and retries must not be negative");
+  }
   if (opts_.max_start_failures < 0 || opts_.start_failure_window.count() < 0) {
     throw error(errc::invalid_argument,
                 where + ": options::max_start_failures and start_failure_window must not be negative");
@@ -474,7 +482,10 @@ void pool_impl::join() {
   joined_ = true;
 }
 
-void pool_impl::terminate() {
+void pool_impl::terminate(std::optional<std::chrono::milliseconds> grace) {
+  if (grace && grace->count() < 0) {
+    throw error(errc::invalid_argument, "pool::terminate: negative grace");
+  }
   {
     std::unique_lock<std::mutex> lock(m_);
     if (joined_ || phase_ == pool_phase::terminated) return;
@@ -483,7 +494,7 @@ void pool_impl::terminate() {
       return;
     }
     phase_ = pool_phase::terminating;
-    terminate_deadline_ = steady::now() + opts_.terminate_grace;
+    terminate_deadline_ = steady::now() + grace.value_or(opts_.terminate_grace);
   }
   {
     const queue_lock lock(hdr_);
@@ -857,6 +868,8 @@ void pool_impl::spawn_one(std::uint32_t i) {
   cfg.initializer = opts_.initializer;
   cfg.initializer_args = init_args_;
   cfg.max_tasks = opts_.max_tasks_per_worker;
+  cfg.memory_limit = opts_.worker_memory_limit;
+  cfg.cpu_seconds = opts_.worker_cpu_seconds;
   std::string failure;
   try {
     if (opts_.mode == mode::process) {

@@ -1,4 +1,5 @@
 #include <procpool/shared/detail/codec.hpp>
+#include <procpool/shared/detail/fault.hpp>
 #include <procpool/worker/detail/worker_loop.hpp>
 #include <procpool/worker/task.hpp>
 
@@ -39,6 +40,7 @@ wait_outcome wait_for_work_locked(segment_header* h) {
     if (q.stopping.load(std::memory_order_relaxed) != 0) return wait_outcome::exit;
     if (!ring_empty_locked(h)) return wait_outcome::work;
     if (q.closing.load(std::memory_order_relaxed) != 0) return wait_outcome::exit;
+    fault_point("idle_holding_lock");
     const std::uint32_t seen = q.not_empty.snapshot();
     q.not_empty.prepare_wait();
     unlock_queue(h);
@@ -156,15 +158,17 @@ int run_worker(const worker_config& c) noexcept {
   for (;;) {
     try {
       lock_queue(h);
+      if (wait_for_work_locked(h) == wait_outcome::exit) {
+        unlock_queue(h);
+        set_row_state(row, row_state::exiting);
+        return 0;
+      }
     } catch (...) {
-      // The queue lock is unrecoverable: nothing more can be claimed safely.
+      // The queue lock is unrecoverable (segment_poisoned): nothing more can
+      // be claimed safely. wait_for_work_locked throws only from lock_queue,
+      // so the lock is not held here.
       set_row_state(row, row_state::exiting);
-      return 0;
-    }
-    if (wait_for_work_locked(h) == wait_outcome::exit) {
-      unlock_queue(h);
-      set_row_state(row, row_state::exiting);
-      return 0;
+      return exit_queue_poisoned;
     }
     claim_locked(h, c.index);
     unlock_queue(h);
@@ -183,6 +187,7 @@ int run_worker(const worker_config& c) noexcept {
     r.error_type = out.error_type;
     r.error_message = out.error_message;
     publish(h, c.index, r);
+    fault_point("publish_after_commit");
     // The result is published before the claim is withdrawn: a worker killed
     // in between leaves a result the supervisor reads before it blames the claim.
     row.claimed.store(0, std::memory_order_release);

@@ -53,6 +53,14 @@ struct options {
   int retries = 0;
   /// Between SIGTERM and SIGKILL when a task runs past its time limit.
   std::chrono::milliseconds kill_grace{1000};
+  /// Process mode: the address-space limit of each worker (RLIMIT_AS), in bytes
+  /// (0: none). A task that exceeds it typically fails with std::bad_alloc, or
+  /// its worker dies and the tag ends crashed. Not available in thread mode.
+  std::size_t worker_memory_limit = 0;
+  /// Process mode: the CPU-time limit of each worker (RLIMIT_CPU), in seconds
+  /// (0: none); past it the kernel kills the worker (SIGXCPU / SIGKILL) and the
+  /// running tag ends crashed. Not available in thread mode.
+  std::size_t worker_cpu_seconds = 0;
   /// terminate(): how long running tasks get between the stop request (SIGTERM in
   /// process mode) and SIGKILL.
   std::chrono::milliseconds terminate_grace{1000};

@@ -176,6 +176,8 @@ class pool {
   /// a small constant. Idempotent. In thread mode a task that ignores
   /// stop_requested() keeps its thread until it returns (the destructor waits).
   void terminate();
+  /// As terminate(), with this grace instead of options::terminate_grace.
+  void terminate(std::chrono::milliseconds grace);
 
   /// A consistent snapshot of the counters. Non-blocking, thread-safe.
   [[nodiscard]] pool_stats stats() const;

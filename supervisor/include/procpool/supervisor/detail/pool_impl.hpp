@@ -81,7 +81,7 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   std::map<std::string, procpool::result> results();
   void close();
   void join();
-  void terminate();
+  void terminate(std::optional<std::chrono::milliseconds> grace = std::nullopt);
   /// The destructor's stop: terminate unless joined, then wait for every worker
   /// and stop the pool's threads. Idempotent, never throws.
   void shutdown() noexcept;

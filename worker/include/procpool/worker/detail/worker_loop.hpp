@@ -13,6 +13,8 @@ namespace procpool::detail {
 
 /// Exit code of a worker whose initializer failed (the reason is in its row).
 inline constexpr int exit_start_failed = 70;
+/// Exit code of a worker that found the queue lock unrecoverable.
+inline constexpr int exit_queue_poisoned = 74;
 
 struct worker_config {
   segment_header* header = nullptr;
@@ -22,6 +24,8 @@ struct worker_config {
   std::string initializer;   ///< task run once before taking work ("" for none)
   nlohmann::json initializer_args;  ///< positional array
   std::size_t max_tasks = 0;        ///< exit after this many tasks (0: never)
+  std::size_t memory_limit = 0;     ///< RLIMIT_AS of a worker process (0: none)
+  std::size_t cpu_seconds = 0;      ///< RLIMIT_CPU of a worker process (0: none)
 };
 
 /// Runs initializer, then claims -> runs -> publishes until the queue is
