@@ -3,6 +3,7 @@
 #include <procpool/supervisor/detail/worker_process.hpp>
 #include <procpool/worker/detail/worker_loop.hpp>
 #include <procpool/worker/task.hpp>
+#include <procpool/worker/worker_main.hpp>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -65,6 +67,11 @@ procpool::result make_result(task_state state, std::string type, std::string mes
 
 pool_impl::pool_impl(options opts) : opts_(std::move(opts)) {
   const std::string where = "pool::pool";
+  if (std::getenv(worker_env) != nullptr) {
+    throw error(errc::spawn_failed,
+                where + ": this process was started as a procpool worker (" + worker_env +
+                    " is set) but its main() did not call procpool::run_worker_if_requested(argc, argv) first");
+  }
   if (opts_.workers <= 0 || opts_.workers > 4096) {
     throw error(errc::invalid_argument, where + ": options::workers must be between 1 and 4096 (got " +
                                             std::to_string(opts_.workers) + ")");
@@ -77,6 +84,14 @@ pool_impl::pool_impl(options opts) : opts_(std::move(opts)) {
     throw error(errc::invalid_argument,
                 where + ": options::max_payload_bytes must be between 1 and 1073741824 (got " +
                     std::to_string(opts_.max_payload_bytes) + ")");
+  }
+  if (opts_.start_timeout.count() <= 0) {
+    throw error(errc::invalid_argument, where + ": options::start_timeout must be positive");
+  }
+  if (opts_.mode == mode::process && opts_.start == start_method::spawn && !opts_.worker_executable.empty() &&
+      ::access(opts_.worker_executable.c_str(), X_OK) != 0) {
+    throw error(errc::spawn_failed, where + ": options::worker_executable '" + opts_.worker_executable +
+                                        "' is not an executable file: " + std::strerror(errno));
   }
   if (opts_.terminate_grace.count() < 0) {
     throw error(errc::invalid_argument, where + ": options::terminate_grace must not be negative");
@@ -117,6 +132,24 @@ pool_impl::pool_impl(options opts) : opts_(std::move(opts)) {
     throw error(errc::system, where + ": eventfd: " + std::strerror(errno));
   }
   slots_ = std::vector<worker_slot>(workers);
+  if (opts_.mode == mode::process && opts_.start == start_method::fork_server) {
+    // Now, before the pool starts its threads: the server is forked from a
+    // process with no pool threads, and every worker is forked by the server.
+    server_ = std::make_unique<fork_server>(base_config());
+  }
+}
+
+worker_config pool_impl::base_config() const {
+  worker_config cfg;
+  cfg.header = hdr_;
+  cfg.wake_fd = wake_fd_;
+  cfg.pid = static_cast<int>(::getpid());
+  cfg.initializer = opts_.initializer;
+  cfg.initializer_args = init_args_;
+  cfg.max_tasks = opts_.max_tasks_per_worker;
+  cfg.memory_limit = opts_.worker_memory_limit;
+  cfg.cpu_seconds = opts_.worker_cpu_seconds;
+  return cfg;
 }
 
 pool_impl::~pool_impl() {
@@ -633,6 +666,7 @@ void pool_impl::monitor_loop() {
     fds.clear();
     fd_slot.clear();
     fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({server_ ? server_->fd() : -1, POLLIN, 0});  // poll ignores a negative fd
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].used && slots_[i].pidfd >= 0 && !slots_[i].dead) {
         fds.push_back({slots_[i].pidfd, POLLIN, 0});
@@ -654,9 +688,10 @@ void pool_impl::monitor_loop() {
       std::uint64_t v = 0;
       [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &v, sizeof v);
     }
+    if (fds[1].revents != 0) server_->pump();
     const std::lock_guard<std::mutex> lock(m_);
-    for (std::size_t k = 1; k < fds.size(); ++k) {
-      if (fds[k].revents != 0) slots_[fd_slot[k - 1]].dead = true;
+    for (std::size_t k = 2; k < fds.size(); ++k) {
+      if (fds[k].revents != 0) slots_[fd_slot[k - 2]].dead = true;
     }
   }
 }
@@ -709,7 +744,7 @@ void pool_impl::reap_finished_workers() {
     if (!slot.used) continue;
     if (opts_.mode == mode::process) {
       if (!slot.dead) continue;
-      const exit_status st = reap(slot.pid);
+      const exit_status st = server_ ? server_->wait_exit(slot.pid) : reap(slot.pid);
       release_slot(i, st.exit_code, st.signal);
     } else {
       if (get_state(row_at(hdr_, i)) != row_state::exited) continue;
@@ -773,11 +808,19 @@ void pool_impl::release_slot(std::uint32_t i, const std::optional<int>& exit_cod
         complete_locked(rec, std::move(r));
       }
     }
-    if (never_ready && !clean) {
+    if (slot.attach_timed_out) {
       failed_now = record_start_failure_locked(
-          start_error.empty() ? "worker " + std::to_string(slot.pid) + " " + how.describe() +
-                                    " before it was ready"
-                              : start_error);
+          "worker program '" + (opts_.worker_executable.empty() ? std::string("/proc/self/exe") : opts_.worker_executable) +
+          "' did not attach within " + std::to_string(opts_.start_timeout.count()) +
+          " ms: does its main() begin with procpool::run_worker_if_requested(argc, argv)?");
+    } else if (never_ready && (!clean || row.attached.load(std::memory_order_acquire) == 0)) {
+      failed_now = record_start_failure_locked(
+          !start_error.empty() ? start_error
+          : row.attached.load(std::memory_order_acquire) == 0 && opts_.start == start_method::spawn
+              ? "worker program " + std::to_string(slot.pid) + " " + how.describe() +
+                    " without attaching to the pool: does its main() begin with "
+                    "procpool::run_worker_if_requested(argc, argv)?"
+              : "worker " + std::to_string(slot.pid) + " " + how.describe() + " before it was ready");
     } else if (clean) {
       ++counters_.worker_exits;
     } else {
@@ -800,6 +843,8 @@ void pool_impl::release_slot(std::uint32_t i, const std::optional<int>& exit_cod
     slot.deadline.reset();
     slot.timed_out_id = 0;
     slot.kill_at.reset();
+    slot.attach_deadline.reset();
+    slot.attach_timed_out = false;
     slot.used = false;
     --alive_;
     cv_.notify_all();
@@ -851,6 +896,7 @@ void pool_impl::maybe_spawn() {
       row.res_read.store(0, std::memory_order_relaxed);
       row.res_write.store(0, std::memory_order_relaxed);
       set_state(row, row_state::starting);
+      row.attached.store(0, std::memory_order_relaxed);
       slots_[index].used = true;
       ++alive_;
       ++counters_.workers_started;
@@ -860,23 +906,23 @@ void pool_impl::maybe_spawn() {
 }
 
 void pool_impl::spawn_one(std::uint32_t i) {
-  worker_config cfg;
-  cfg.header = hdr_;
+  worker_config cfg = base_config();
   cfg.index = i;
-  cfg.wake_fd = wake_fd_;
-  cfg.pid = static_cast<int>(::getpid());
-  cfg.initializer = opts_.initializer;
-  cfg.initializer_args = init_args_;
-  cfg.max_tasks = opts_.max_tasks_per_worker;
-  cfg.memory_limit = opts_.worker_memory_limit;
-  cfg.cpu_seconds = opts_.worker_cpu_seconds;
   std::string failure;
   try {
     if (opts_.mode == mode::process) {
-      const started_worker w = fork_worker(std::move(cfg));
+      started_worker w;
+      switch (opts_.start) {
+        case start_method::fork_server: w = server_->start(i); break;
+        case start_method::fork: w = fork_worker(std::move(cfg)); break;
+        case start_method::spawn: w = spawn_worker(cfg, opts_.worker_executable, seg_.fd()); break;
+      }
       const std::lock_guard<std::mutex> lock(m_);
       slots_[i].pid = w.pid;
       slots_[i].pidfd = w.pidfd;
+      if (opts_.start == start_method::spawn) {
+        slots_[i].attach_deadline = steady::now() + opts_.start_timeout;
+      }
       row_at(hdr_, i).pid.store(w.pid, std::memory_order_relaxed);
       return;
     }
@@ -925,6 +971,18 @@ std::optional<steady::time_point> pool_impl::enforce_time_limits() {
         slot.kill_at.reset();
       } else {
         consider(*slot.kill_at);
+      }
+    }
+    if (slot.attach_deadline) {
+      if (row.attached.load(std::memory_order_acquire) != 0) {
+        slot.attach_deadline.reset();
+      } else if (now >= *slot.attach_deadline) {
+        slot.attach_deadline.reset();
+        slot.attach_timed_out = true;
+        signal_worker(slot.pid, SIGKILL);
+        slot.killed = true;
+      } else {
+        consider(*slot.attach_deadline);
       }
     }
     const std::uint64_t c = row.claimed.load(std::memory_order_acquire);

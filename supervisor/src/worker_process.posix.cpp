@@ -3,7 +3,6 @@
 
 #include <sys/syscall.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,15 +33,7 @@ namespace {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (config.memory_limit != 0) {
-    const rlimit r{config.memory_limit, config.memory_limit};
-    ::setrlimit(RLIMIT_AS, &r);
-  }
-  if (config.cpu_seconds != 0) {
-    // SIGXCPU at the soft limit, SIGKILL one second later if it is ignored.
-    const rlimit r{config.cpu_seconds, config.cpu_seconds + 1};
-    ::setrlimit(RLIMIT_CPU, &r);
-  }
+  apply_resource_limits(config);
   config.pid = static_cast<int>(::getpid());
   const int code = run_worker(config);
   std::fflush(nullptr);

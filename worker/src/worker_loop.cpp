@@ -4,6 +4,7 @@
 #include <procpool/worker/task.hpp>
 
 #include <cxxabi.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,6 +119,18 @@ std::string demangled_type_name(const std::type_info& t) {
   return (status == 0 && name) ? std::string(name.get()) : std::string(t.name());
 }
 
+void apply_resource_limits(const worker_config& c) noexcept {
+  if (c.memory_limit != 0) {
+    const rlimit r{c.memory_limit, c.memory_limit};
+    ::setrlimit(RLIMIT_AS, &r);
+  }
+  if (c.cpu_seconds != 0) {
+    // SIGXCPU at the soft limit, SIGKILL a second later if it is ignored.
+    const rlimit r{c.cpu_seconds, c.cpu_seconds + 1};
+    ::setrlimit(RLIMIT_CPU, &r);
+  }
+}
+
 void wake_collector(segment_header* h, int wake_fd) noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (h->collector_sleeping.load(std::memory_order_relaxed) != 0 &&
@@ -132,6 +145,7 @@ int run_worker(const worker_config& c) noexcept {
   segment_header* h = c.header;
   worker_row& row = row_at(h, c.index);
   row.pid.store(c.pid, std::memory_order_relaxed);
+  row.attached.store(1, std::memory_order_release);
 
   if (!c.initializer.empty()) {
     try {

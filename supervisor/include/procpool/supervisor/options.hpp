@@ -17,6 +17,18 @@ namespace procpool {
 /// Where tasks run: forked worker processes, or threads of this process.
 enum class mode { thread, process };
 
+/// How process-mode workers start.
+///  - fork_server (default): a small helper process is forked when the pool is
+///    created, before the pool starts any thread; it forks every worker, so no
+///    worker is forked from a process that has other threads.
+///  - fork: the pool's monitor thread forks each worker directly. Fine in a
+///    single-threaded host; in a threaded host a lock held by another thread at
+///    fork time stays held in the worker.
+///  - spawn: each worker is a fresh executable started with Boost.Process: the
+///    running program itself (its main() must begin with
+///    procpool::run_worker_if_requested(argc, argv)) or options::worker_executable.
+enum class start_method { fork_server, fork, spawn };
+
 [[nodiscard]] inline int default_worker_count() noexcept {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
@@ -27,6 +39,13 @@ struct options {
   /// crashing task takes the whole process down in thread mode and a stuck task
   /// cannot be killed there.
   procpool::mode mode = procpool::mode::process;
+  /// Process mode: how workers start (see start_method).
+  procpool::start_method start = procpool::start_method::fork_server;
+  /// spawn: the worker program (empty: this program, /proc/self/exe).
+  std::string worker_executable{};
+  /// spawn: how long a started program has to reach
+  /// run_worker_if_requested() before it counts as a start failure.
+  std::chrono::milliseconds start_timeout{10000};
   /// The cap on live workers; they start lazily. Must be >= 1.
   int workers = default_worker_count();
   /// The most tasks queued and not yet claimed by a worker. submit() blocks past
@@ -71,6 +90,8 @@ struct options {
 
   options& with_mode(procpool::mode m) { mode = m; return *this; }
   options& with_workers(int n) { workers = n; return *this; }
+  options& with_start(procpool::start_method s) { start = s; return *this; }
+  options& with_worker_executable(std::string path) { worker_executable = std::move(path); return *this; }
   options& with_max_queue(std::size_t n) { max_queue = n; return *this; }
   options& with_max_payload_bytes(std::size_t n) { max_payload_bytes = n; return *this; }
   options& with_initializer(std::string name, nlohmann::json args = nullptr) {

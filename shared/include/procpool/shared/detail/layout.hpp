@@ -97,6 +97,7 @@ struct alignas(64) worker_row {
   std::atomic<std::int32_t> pid{0};
   std::atomic<std::uint32_t> stop{0};  ///< task_context::stop_requested (cleared at each claim)
   std::atomic<std::uint32_t> start_error_len{0};
+  std::atomic<std::uint32_t> attached{0};  ///< the worker reached run_worker (spawn start timeout)
   std::atomic<std::uint64_t> claimed{0};     ///< task id being run, 0 for none
   std::atomic<std::uint64_t> claim_started_ns{0};
   std::atomic<std::uint64_t> tasks_done{0};

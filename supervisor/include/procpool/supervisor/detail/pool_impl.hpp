@@ -14,6 +14,7 @@
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/shared/detail/segment.hpp>
 #include <procpool/supervisor/detail/task_record.hpp>
+#include <procpool/supervisor/detail/worker_process.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
@@ -103,6 +104,9 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
     std::optional<std::chrono::steady_clock::time_point> deadline;
     std::uint64_t timed_out_id = 0;  // the task this worker was stopped for
     std::optional<std::chrono::steady_clock::time_point> kill_at;
+    // spawn: the program must attach to the pool before this instant.
+    std::optional<std::chrono::steady_clock::time_point> attach_deadline;
+    bool attach_timed_out = false;
     std::thread thread;        // thread mode
     std::atomic<int> thread_exit_code{0};
   };
@@ -124,6 +128,7 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   /// Queues `rec` for another attempt. Requires: m_ held.
   void requeue_locked(const std::shared_ptr<task_record>& rec);
   [[nodiscard]] bool anything_pending() const;
+  [[nodiscard]] worker_config base_config() const;
   /// Counts a start failure; true if it put the pool past its restart limit.
   /// Requires: m_ held.
   [[nodiscard]] bool record_start_failure_locked(const std::string& why);
@@ -150,6 +155,7 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   segment_header* hdr_ = nullptr;
   int wake_fd_ = -1;
   nlohmann::json init_args_;  // the initializer's positional arguments
+  std::unique_ptr<fork_server> server_;  // start_method::fork_server
 
   mutable std::mutex m_;
   std::condition_variable cv_;  // join/terminate waiters; callback queue

@@ -5,8 +5,11 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace procpool::detail {
 
@@ -16,13 +19,6 @@ struct started_worker {
   pid_t pid = -1;
   int pidfd = -1;
 };
-
-/// Forks a worker running run_worker(config) and exits with its code. The child
-/// arms PR_SET_PDEATHSIG (the calling thread must live as long as the pool),
-/// gets its own process group, default signal dispositions, an empty signal
-/// mask, and only descriptors 0-2 and config.wake_fd. Throws
-/// procpool::error(spawn_failed) if fork or pidfd_open fails.
-started_worker fork_worker(worker_config config);
 
 /// How a process ended: exactly one of exit_code and signal is set.
 struct exit_status {
@@ -39,5 +35,60 @@ struct exit_status {
 /// Signals a worker's process group (and the worker itself, in case it has not
 /// reached setpgid yet).
 void signal_worker(pid_t pid, int sig) noexcept;
+
+/// Forks a worker running run_worker(config) and exits with its code. The child
+/// arms PR_SET_PDEATHSIG (the calling thread must live as long as the pool),
+/// gets its own process group, default signal dispositions, an empty signal
+/// mask, and only descriptors 0-2 and config.wake_fd. Throws
+/// procpool::error(spawn_failed) if fork or pidfd_open fails.
+started_worker fork_worker(worker_config config);
+
+/// Starts a fresh worker program with Boost.Process: `executable` (this program
+/// when empty) with the worker flag, the segment on descriptor 3 and the wake
+/// eventfd on 4, PROCPOOL_WORKER set. Throws procpool::error(spawn_failed)
+/// naming the program and the reason (missing, not executable...).
+started_worker spawn_worker(const worker_config& config, const std::string& executable,
+                            int segment_fd);
+
+/// The fork server: a single-threaded process forked when the pool is created,
+/// before the pool starts any thread. It forks every worker on request (so no
+/// worker comes from a threaded process), reaps them and reports their exit
+/// status. If the supervisor dies its socket closes: the server SIGKILLs its
+/// workers' process groups and exits.
+class fork_server {
+ public:
+  /// Forks the server now. `base` is every worker's configuration but the row.
+  explicit fork_server(const worker_config& base);
+  ~fork_server();
+  fork_server(const fork_server&) = delete;
+  fork_server& operator=(const fork_server&) = delete;
+
+  /// A new worker in row `index`. Blocks for the server's reply (a fork).
+  /// Throws procpool::error(spawn_failed) if the fork failed or the server is gone.
+  started_worker start(std::uint32_t index);
+  /// The socket to poll; readable when reports arrive or the server died.
+  [[nodiscard]] int fd() const noexcept { return sock_; }
+  /// Reads the reports available now, without blocking.
+  void pump();
+  /// The exit status of worker `pid`, blocking until the server reports it.
+  exit_status wait_exit(pid_t pid);
+
+ private:
+  struct message {
+    std::int32_t kind;
+    std::int32_t pid;
+    std::int32_t value;
+    std::uint32_t index;
+    int pidfd;  ///< received with a `started` reply (SCM_RIGHTS), else -1
+  };
+  /// Reads one message; false once the server is gone.
+  bool read_one(bool block);
+
+  pid_t pid_ = -1;
+  int sock_ = -1;
+  bool dead_ = false;
+  std::unordered_map<pid_t, int> exits_;  // wait statuses reported, not yet taken
+  std::deque<message> replies_;
+};
 
 }  // namespace procpool::detail

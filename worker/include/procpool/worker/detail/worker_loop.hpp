@@ -33,6 +33,9 @@ struct worker_config {
 /// Returns the exit code: 0, or exit_start_failed.
 int run_worker(const worker_config& config) noexcept;
 
+/// Applies memory_limit / cpu_seconds to the calling process (a worker process).
+void apply_resource_limits(const worker_config& config) noexcept;
+
 /// Wakes the collector if it sleeps (one write to the eventfd, at most).
 void wake_collector(segment_header* h, int wake_fd) noexcept;
 

@@ -1,0 +1,274 @@
+#include <procpool/shared/error.hpp>
+#include <procpool/supervisor/detail/worker_process.hpp>
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace procpool::detail {
+namespace {
+
+enum : std::int32_t { msg_start = 1, msg_started = 2, msg_exited = 3 };
+
+/// Closes every descriptor from 3 up except those in `keep`.
+void close_all_but(std::vector<int> keep) noexcept {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (const int k : keep) {
+    if (k < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(k) > from) ::close_range(from, static_cast<unsigned>(k) - 1, 0);
+    from = static_cast<unsigned>(k) + 1;
+  }
+  ::close_range(from, ~0U, 0);
+}
+
+void default_signals() noexcept {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
+  }
+}
+
+/// Sends one message, with `fd` attached (SCM_RIGHTS) when it is >= 0.
+bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value, std::uint32_t index,
+              int fd = -1) noexcept {
+  std::int32_t m[4] = {kind, pid, value, static_cast<std::int32_t>(index)};
+  iovec iov{m, sizeof m};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  if (fd >= 0) {
+    h.msg_control = control;
+    h.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  for (;;) {
+    const ssize_t n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(sizeof m)) return true;
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+}
+
+[[noreturn]] void worker_child(worker_config cfg, pid_t server) noexcept {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the server is single-threaded: its death, not a thread's
+  if (::getppid() != server) ::_exit(71);
+  ::setpgid(0, 0);
+  default_signals();
+  close_all_but({cfg.wake_fd});
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  cfg.pid = static_cast<int>(::getpid());
+  apply_resource_limits(cfg);
+  const int code = run_worker(cfg);
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
+[[noreturn]] void server_main(int sock, const worker_config& base) noexcept {
+  // Own process group: a terminal's Ctrl-C goes to the host, not to us.
+  ::setpgid(0, 0);
+  default_signals();
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_SETMASK, &chld, nullptr);
+  const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) ::_exit(72);
+  close_all_but({sock, sfd, base.wake_fd});
+  const pid_t self = ::getpid();
+  std::vector<pid_t> live;
+  // Loop state: single-threaded; the only blocking call is poll().
+  for (;;) {
+    pollfd fds[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if ((fds[1].revents & POLLIN) != 0) {
+      signalfd_siginfo si{};
+      while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      }
+      int st = 0;
+      for (pid_t p = ::waitpid(-1, &st, WNOHANG); p > 0; p = ::waitpid(-1, &st, WNOHANG)) {
+        live.erase(std::remove(live.begin(), live.end(), p), live.end());
+        send_msg(sock, msg_exited, p, st, 0);
+      }
+    }
+    if (fds[0].revents == 0) continue;
+    std::int32_t m[4] = {0, 0, 0, 0};
+    const ssize_t n = ::recv(sock, m, sizeof m, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != static_cast<ssize_t>(sizeof m)) break;  // the supervisor is gone
+    if (m[0] != msg_start) continue;
+    worker_config cfg = base;
+    cfg.index = static_cast<std::uint32_t>(m[3]);
+    const pid_t pid = ::fork();
+    int err = errno;
+    if (pid == 0) worker_child(std::move(cfg), self);
+    int pidfd = -1;
+    if (pid > 0) {
+      ::setpgid(pid, pid);
+      live.push_back(pid);
+      // Opened here, while the worker is our unreaped child, so the pidfd names
+      // it even if it exits (and we reap it) before the supervisor looks.
+      pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      err = errno;
+      if (pidfd < 0) {
+        ::kill(pid, SIGKILL);  // the report of its exit follows
+      }
+    }
+    if (pidfd >= 0) {
+      send_msg(sock, msg_started, pid, 0, cfg.index, pidfd);
+      ::close(pidfd);
+    } else {
+      send_msg(sock, msg_started, -1, err, cfg.index);
+    }
+  }
+  // The supervisor went away: take every worker (and its process group) along.
+  for (const pid_t p : live) {
+    ::kill(-p, SIGKILL);
+    ::kill(p, SIGKILL);
+  }
+  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+fork_server::fork_server(const worker_config& base) {
+  int sv[2] = {-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    throw error(errc::spawn_failed, std::string("fork server: socketpair: ") + std::strerror(errno));
+  }
+  std::fflush(nullptr);
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(sv[0]);
+    server_main(sv[1], base);
+  }
+  const int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::close(sv[1]);
+  if (pid < 0) {
+    ::close(sv[0]);
+    throw error(errc::spawn_failed, std::string("fork server: fork: ") + std::strerror(fork_errno));
+  }
+  ::setpgid(pid, pid);
+  pid_ = pid;
+  sock_ = sv[0];
+}
+
+fork_server::~fork_server() {
+  for (const message& m : replies_) {
+    if (m.pidfd >= 0) ::close(m.pidfd);
+  }
+  if (sock_ >= 0) ::close(sock_);  // EOF: the server kills what is left and exits
+  if (pid_ > 0) (void)reap(pid_);
+}
+
+bool fork_server::read_one(bool block) {
+  if (dead_) return false;
+  std::int32_t m[4] = {0, 0, 0, 0};
+  iovec iov{m, sizeof m};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr h{};
+  for (;;) {
+    h = msghdr{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(sock_, &h, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+    if (n == static_cast<ssize_t>(sizeof m)) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    dead_ = true;
+    return false;
+  }
+  int fd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  }
+  if (m[0] == msg_exited) {
+    exits_[m[1]] = m[2];
+    if (fd >= 0) ::close(fd);
+  } else if (m[0] == msg_started) {
+    replies_.push_back({m[0], m[1], m[2], static_cast<std::uint32_t>(m[3]), fd});
+  } else if (fd >= 0) {
+    ::close(fd);
+  }
+  return true;
+}
+
+void fork_server::pump() {
+  for (;;) {
+    pollfd p{sock_, POLLIN, 0};
+    if (dead_ || ::poll(&p, 1, 0) <= 0 || !read_one(false)) return;
+  }
+}
+
+started_worker fork_server::start(std::uint32_t index) {
+  if (dead_ || !send_msg(sock_, msg_start, 0, 0, index)) {
+    dead_ = true;
+    throw error(errc::spawn_failed, "the fork server is gone");
+  }
+  for (;;) {
+    const auto it = std::find_if(replies_.begin(), replies_.end(),
+                                 [&](const message& m) { return m.index == index; });
+    if (it != replies_.end()) {
+      const message m = *it;
+      replies_.erase(it);
+      if (m.pid <= 0 || m.pidfd < 0) {
+        if (m.pidfd >= 0) ::close(m.pidfd);
+        throw error(errc::spawn_failed, std::string("fork server: fork: ") + std::strerror(m.value));
+      }
+      return {m.pid, m.pidfd};
+    }
+    if (!read_one(true)) throw error(errc::spawn_failed, "the fork server is gone");
+  }
+}
+
+exit_status fork_server::wait_exit(pid_t pid) {
+  for (;;) {
+    const auto it = exits_.find(pid);
+    if (it != exits_.end()) {
+      const int st = it->second;
+      exits_.erase(it);
+      return decode_wait_status(st);
+    }
+    if (!read_one(true)) {
+      // The server died; its workers died with it (PR_SET_PDEATHSIG).
+      exit_status s;
+      s.signal = SIGKILL;
+      return s;
+    }
+  }
+}
+
+}  // namespace procpool::detail

@@ -1,0 +1,76 @@
+// Spawning a fresh worker program with Boost.Process (start_method::spawn).
+#define BOOST_PROCESS_USE_STD_FS 1
+// Boost.Process v2 in 1.81 uses these without including them.
+#include <boost/optional.hpp>
+#include <boost/type_traits.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/posix/bind_fd.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/stdio.hpp>
+// 1.81 header-only mode never includes the definition of
+// process_environment::on_setup; this object provides it (once per program).
+#include <boost/process/v2/impl/environment.ipp>
+
+#include <procpool/shared/error.hpp>
+#include <procpool/supervisor/detail/worker_process.hpp>
+#include <procpool/worker/worker_main.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern char** environ;  // NOLINT: POSIX declares it nowhere in a header
+
+namespace procpool::detail {
+
+started_worker spawn_worker(const worker_config& config, const std::string& executable,
+                            int segment_fd) {
+  namespace bp = boost::process::v2;
+  const std::string exe = executable.empty() ? std::string("/proc/self/exe") : executable;
+  nlohmann::json cfg = {
+      {"index", config.index},
+      {"initializer", config.initializer},
+      {"initializer_args", config.initializer_args},
+      {"max_tasks", config.max_tasks},
+      {"memory_limit", config.memory_limit},
+      {"cpu_seconds", config.cpu_seconds},
+      {"parent_pid", static_cast<int>(::getpid())},
+  };
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, "PROCPOOL_WORKER=", 16) != 0) env.emplace_back(*e);
+  }
+  env.push_back(std::string(worker_env) + "=1");
+
+  boost::asio::io_context ctx;
+  boost::system::error_code ec;
+  bp::process proc = bp::default_process_launcher()(
+      ctx, ec, std::filesystem::path(exe),
+      std::vector<std::string>{worker_flag, cfg.dump()}, bp::process_environment(env),
+      bp::posix::bind_fd(worker_segment_fd, segment_fd), bp::posix::bind_fd(worker_wake_fd, config.wake_fd));
+  if (ec) {
+    throw error(errc::spawn_failed, "cannot start worker program '" + exe + "': " + ec.message());
+  }
+  const pid_t pid = proc.id();
+  proc.detach();  // the pool owns it from here: pidfd to watch, waitpid(pid) to reap
+  ::setpgid(pid, pid);
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    const int e = errno;
+    signal_worker(pid, SIGKILL);
+    (void)reap(pid);
+    throw error(errc::spawn_failed, std::string("pidfd_open: ") + std::strerror(e));
+  }
+  return {pid, fd};
+}
+
+}  // namespace procpool::detail
