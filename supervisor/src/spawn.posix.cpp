@@ -5,7 +5,7 @@
 #include <boost/type_traits.hpp>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/process/v2/posix/bind_fd.hpp>
+#include <boost/process/v2/posix/default_launcher.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/stdio.hpp>
@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +32,40 @@
 extern char** environ;  // NOLINT: POSIX declares it nowhere in a header
 
 namespace procpool::detail {
+namespace {
+
+/// Installs descriptor `source` as `target` in the child. (Boost 1.81's
+/// posix::bind_fd returns nothing from on_setup and leaves FD_CLOEXEC set when
+/// source == target.) Sources must not collide with any target: the caller
+/// duplicates them above the targets first.
+struct inherit_fd {
+  int target;
+  int source;
+  boost::system::error_code on_setup(boost::process::v2::posix::default_launcher& launcher,
+                                     const std::filesystem::path& /*exe*/, const char* const* /*argv*/) {
+    launcher.fd_whitelist.push_back(target);
+    return {};
+  }
+  boost::system::error_code on_exec_setup(boost::process::v2::posix::default_launcher& /*launcher*/,
+                                          const std::filesystem::path& /*exe*/,
+                                          const char* const* /*argv*/) const {
+    if (::dup2(source, target) == -1) return {errno, boost::system::system_category()};
+    return {};
+  }
+};
+
+/// A duplicate of `fd` numbered 10 or higher, closed on exec; closed by the destructor.
+struct high_fd {
+  int fd;
+  explicit high_fd(int from) : fd(::fcntl(from, F_DUPFD_CLOEXEC, 10)) {
+    if (fd < 0) throw error(errc::spawn_failed, std::string("fcntl(F_DUPFD): ") + std::strerror(errno));
+  }
+  high_fd(const high_fd&) = delete;
+  high_fd& operator=(const high_fd&) = delete;
+  ~high_fd() { ::close(fd); }
+};
+
+}  // namespace
 
 started_worker spawn_worker(const worker_config& config, const std::string& executable,
                             int segment_fd) {
@@ -51,12 +86,14 @@ started_worker spawn_worker(const worker_config& config, const std::string& exec
   }
   env.push_back(std::string(worker_env) + "=1");
 
+  const high_fd segment(segment_fd);
+  const high_fd wake(config.wake_fd);
   boost::asio::io_context ctx;
   boost::system::error_code ec;
   bp::process proc = bp::default_process_launcher()(
       ctx, ec, std::filesystem::path(exe),
       std::vector<std::string>{worker_flag, cfg.dump()}, bp::process_environment(env),
-      bp::posix::bind_fd(worker_segment_fd, segment_fd), bp::posix::bind_fd(worker_wake_fd, config.wake_fd));
+      inherit_fd{worker_segment_fd, segment.fd}, inherit_fd{worker_wake_fd, wake.fd});
   if (ec) {
     throw error(errc::spawn_failed, "cannot start worker program '" + exe + "': " + ec.message());
   }
