@@ -132,6 +132,7 @@ push_result push_locked(segment_header* h, const outgoing_message& m, bool is_re
   mh.tag_len = static_cast<std::uint32_t>(m.tag.size());
   mh.name_len = static_cast<std::uint32_t>(m.task_name.size());
   mh.args_len = static_cast<std::uint32_t>(m.args.size());
+  mh.flags = m.flags;
   std::uint8_t* out = begin_record(ring_data(h), h->ring_bytes, tail, start);
   put(out, &mh, sizeof mh);
   put(out, m.tag.data(), m.tag.size());
@@ -237,6 +238,7 @@ claimed_message read_claim(segment_header* h, std::uint32_t i) noexcept {
   claimed_message m{};
   m.task_id = mh.task_id;
   m.attempt = mh.attempt;
+  m.flags = mh.flags;
   m.tag = std::string_view(text, mh.tag_len);
   m.task_name = std::string_view(text + mh.tag_len, mh.name_len);
   m.args = std::span<const std::uint8_t>(p + sizeof mh + mh.tag_len + mh.name_len, mh.args_len);

@@ -109,8 +109,16 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
       signalfd_siginfo si{};
       while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
       }
-      int st = 0;
-      for (pid_t p = ::waitpid(-1, &st, WNOHANG); p > 0; p = ::waitpid(-1, &st, WNOHANG)) {
+      for (;;) {
+        // Peek first (WNOWAIT): while the worker is an unreaped zombie its pid,
+        // which is also its process group, cannot be reused, so the group kill
+        // takes only what the task left behind.
+        siginfo_t info{};
+        if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+        const pid_t p = info.si_pid;
+        ::kill(-p, SIGKILL);
+        int st = 0;
+        if (::waitpid(p, &st, 0) != p) break;
         live.erase(std::remove(live.begin(), live.end(), p), live.end());
         send_msg(sock, msg_exited, p, st, 0);
       }

@@ -86,52 +86,15 @@ nlohmann::json pool::apply(std::string tag, std::string_view task, nlohmann::jso
   return submit(std::move(tag), task, std::move(args)).get();
 }
 
-namespace {
-
-std::vector<nlohmann::json> run_ordered(detail::pool_impl& impl, std::string_view task,
-                                        const std::vector<nlohmann::json>& inputs, bool positional) {
-  // Validate every input before accepting any, so a bad one refuses the call whole.
-  std::vector<submit_request> reqs(inputs.size());
-  std::vector<detail::prepared_task> prepared;
-  prepared.reserve(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    submit_request& r = reqs[i];
-    r.tag = std::to_string(i);
-    r.task = task;
-    r.args = inputs[i];
-    r.args_are_positional = positional;
-    r.keyed = false;
-    prepared.push_back(impl.prepare(r));
-  }
-  std::vector<task_handle> handles;
-  handles.reserve(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    handles.push_back(impl.submit_prepared(std::move(prepared[i]), std::move(reqs[i])));
-  }
-  std::vector<nlohmann::json> values;
-  values.reserve(handles.size());
-  std::optional<procpool::result> first_failure;
-  for (const task_handle& h : handles) {
-    procpool::result r = h.result();
-    if (!r.ok() && !first_failure) first_failure = r;
-    values.push_back(std::move(r.value));
-  }
-  if (first_failure) {
-    const procpool::result& f = *first_failure;
-    throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
-  }
-  return values;
-}
-
-}  // namespace
-
-std::vector<nlohmann::json> pool::map(std::string_view task, const std::vector<nlohmann::json>& inputs) {
-  return run_ordered(*impl_, task, inputs, false);
+std::vector<nlohmann::json> pool::map(std::string_view task, const std::vector<nlohmann::json>& inputs,
+                                      std::size_t chunksize) {
+  return impl_->map(task, inputs, false, chunksize);
 }
 
 std::vector<nlohmann::json> pool::starmap(std::string_view task,
-                                          const std::vector<nlohmann::json>& arg_lists) {
-  return run_ordered(*impl_, task, arg_lists, true);
+                                          const std::vector<nlohmann::json>& arg_lists,
+                                          std::size_t chunksize) {
+  return impl_->map(task, arg_lists, true, chunksize);
 }
 
 unordered_results pool::imap_unordered_from(std::string_view task,

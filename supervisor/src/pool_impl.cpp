@@ -228,6 +228,8 @@ task_handle pool_impl::submit_prepared(prepared_task p, submit_request req) {
   rec->channel = std::move(req.channel);
   rec->pool = weak_from_this();
   rec->res.tag = p.tag;
+  rec->flags = req.flags;
+  rec->items = req.items;
   rec->timeout = req.per_task.timeout.value_or(opts_.task_timeout);
   rec->retries_left = req.per_task.retries.value_or(opts_.retries);
   if (rec->retries_left > 0) rec->payload = p.payload;
@@ -273,7 +275,7 @@ task_handle pool_impl::submit_prepared(prepared_task p, submit_request req) {
     throw error(code, why);
   };
 
-  const outgoing_message msg{rec->id, 1, p.tag, p.task, p.payload};
+  const outgoing_message msg{rec->id, 1, rec->flags, p.tag, p.task, p.payload};
   const auto deadline = steady::now() + req.timeout;
   for (;;) {
     push_result r = push_result::full;
@@ -317,11 +319,117 @@ task_handle pool_impl::submit_prepared(prepared_task p, submit_request req) {
   bool spawn = false;
   {
     const std::lock_guard<std::mutex> lock(m_);
-    ++counters_.submitted;
+    counters_.submitted += rec->items;
     spawn = spawn_wanted_locked();
   }
   if (spawn) wake_monitor();
   return task_handle(rec);
+}
+
+std::vector<nlohmann::json> pool_impl::map(std::string_view task, const std::vector<nlohmann::json>& inputs,
+                                           bool positional, std::size_t chunksize) {
+  const std::string where = positional ? "pool::starmap" : "pool::map";
+  if (inputs.empty()) return {};
+  const task_entry* e = find_task(task);
+  if (e == nullptr) throw error(errc::unknown_task, where + ": unknown task '" + std::string(task) + "'");
+  // Validate every input before accepting any: a bad one refuses the call whole.
+  std::vector<nlohmann::json> pos(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const std::string item = where + ": input " + std::to_string(i);
+    if (positional && !inputs[i].is_array()) {
+      throw error(errc::bad_arguments, item + ": task '" + e->name + "' needs an array of positional arguments");
+    }
+    pos[i] = positional ? inputs[i] : positional_args(*e, inputs[i], item);
+    try {
+      e->check(pos[i]);
+    } catch (const error& ex) {
+      throw error(errc::bad_arguments, item + ": " + ex.what());
+    }
+  }
+  const std::size_t workers = static_cast<std::size_t>(opts_.workers);
+  if (chunksize == 0) chunksize = std::max<std::size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
+
+  // Encode the chunks; one over max_payload_bytes is split in halves.
+  struct chunk {
+    std::size_t begin, end;
+    std::vector<std::uint8_t> payload;
+  };
+  std::vector<chunk> chunks;
+  std::vector<std::pair<std::size_t, std::size_t>> todo;
+  for (std::size_t b = 0; b < inputs.size(); b += chunksize) todo.emplace_back(b, std::min(inputs.size(), b + chunksize));
+  std::reverse(todo.begin(), todo.end());
+  while (!todo.empty()) {
+    const auto [b, end] = todo.back();
+    todo.pop_back();
+    nlohmann::json arr = nlohmann::json::array();
+    for (std::size_t i = b; i < end; ++i) arr.push_back(pos[i]);
+    std::vector<std::uint8_t> payload = encode(arr);
+    if (payload.size() > opts_.max_payload_bytes) {
+      if (end - b == 1) {
+        throw error(errc::too_large, where + ": input " + std::to_string(b) + " encodes to " +
+                                         std::to_string(payload.size()) + " bytes, over options::max_payload_bytes (" +
+                                         std::to_string(opts_.max_payload_bytes) + ")");
+      }
+      const std::size_t mid = b + (end - b) / 2;
+      todo.emplace_back(mid, end);
+      todo.emplace_back(b, mid);
+      continue;
+    }
+    chunks.push_back({b, end, std::move(payload)});
+  }
+  pos.clear();
+
+  std::vector<task_handle> handles;
+  handles.reserve(chunks.size());
+  for (chunk& c : chunks) {
+    prepared_task p;
+    p.tag = "map[" + std::to_string(c.begin) + ".." + std::to_string(c.end) + ")";
+    p.task = e->name;
+    p.payload = std::move(c.payload);
+    submit_request req;
+    req.tag = p.tag;
+    req.task = e->name;
+    req.keyed = false;
+    req.flags = message_batch;
+    req.items = c.end - c.begin;
+    handles.push_back(submit_prepared(std::move(p), std::move(req)));
+  }
+
+  std::vector<nlohmann::json> values(inputs.size());
+  std::optional<procpool::result> first_failure;
+  std::size_t first_index = inputs.size();
+  for (std::size_t k = 0; k < chunks.size(); ++k) {
+    procpool::result r = handles[k].result();
+    const std::size_t b = chunks[k].begin;
+    if (!r.ok()) {  // the whole chunk: crashed, timed out, cancelled
+      if (b < first_index) {
+        first_index = b;
+        r.tag = std::to_string(b);
+        first_failure = std::move(r);
+      }
+      continue;
+    }
+    for (std::size_t j = 0; j < r.value.size(); ++j) {
+      nlohmann::json& o = r.value[j];
+      if (o.size() >= 2 && o[0] == 0) {
+        values[b + j] = std::move(o[1]);
+      } else if (b + j < first_index && o.size() >= 3) {
+        first_index = b + j;
+        procpool::result f = r;
+        f.tag = std::to_string(b + j);
+        f.state = task_state::failed;
+        f.value = nullptr;
+        f.error_type = o[1].get<std::string>();
+        f.error_message = o[2].get<std::string>();
+        first_failure = std::move(f);
+      }
+    }
+  }
+  if (first_failure) {
+    const procpool::result& f = *first_failure;
+    throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
+  }
+  return values;
 }
 
 // ---- completion ----------------------------------------------------------------
@@ -356,12 +464,23 @@ void pool_impl::complete_locked(const std::shared_ptr<task_record>& rec, procpoo
     if (!callbacks) rec->ready = true;
   }
   if (rec->timeout.count() > 0) --timed_inflight_;
+  const std::size_t n = rec->items;
   switch (rec->res.state) {
-    case task_state::done: ++counters_.done; break;
-    case task_state::failed: ++counters_.failed; break;
-    case task_state::timed_out: ++counters_.timed_out; break;
-    case task_state::crashed: ++counters_.crashed; break;
-    case task_state::cancelled: ++counters_.cancelled; break;
+    case task_state::done:
+      if ((rec->flags & message_batch) != 0 && rec->res.value.is_array()) {
+        // A chunk that ran: each input counts as done or failed on its own.
+        std::size_t failed = 0;
+        for (const auto& o : rec->res.value) failed += (o.is_array() && !o.empty() && o[0] != 0) ? 1U : 0U;
+        counters_.done += n - failed;
+        counters_.failed += failed;
+      } else {
+        counters_.done += n;
+      }
+      break;
+    case task_state::failed: counters_.failed += n; break;
+    case task_state::timed_out: counters_.timed_out += n; break;
+    case task_state::crashed: counters_.crashed += n; break;
+    case task_state::cancelled: counters_.cancelled += n; break;
     case task_state::queued:
     case task_state::running: break;
   }
@@ -398,7 +517,7 @@ bool pool_impl::push_retries() {
   std::size_t k = 0;
   for (; k < batch.size(); ++k) {
     const std::shared_ptr<task_record>& rec = batch[k];
-    const outgoing_message msg{rec->id, rec->attempt, rec->tag, rec->task, rec->payload};
+    const outgoing_message msg{rec->id, rec->attempt, rec->flags, rec->tag, rec->task, rec->payload};
     push_result r = push_result::full;
     {
       const queue_lock lock(hdr_);
@@ -744,6 +863,10 @@ void pool_impl::reap_finished_workers() {
     if (!slot.used) continue;
     if (opts_.mode == mode::process) {
       if (!slot.dead) continue;
+      // The worker is gone but not reaped (a zombie), so its pid, which is
+      // also its process group, cannot have been reused: take whatever the
+      // task left running in the group along (I3: no worker descendant lives on).
+      if (!server_) ::kill(-slot.pid, SIGKILL);
       const exit_status st = server_ ? server_->wait_exit(slot.pid) : reap(slot.pid);
       release_slot(i, st.exit_code, st.signal);
     } else {

@@ -68,7 +68,25 @@ task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_
     const nlohmann::json args = decode(m.args);
     task_context ctx(m.tag, m.task_name, static_cast<int>(m.attempt), static_cast<int>(c.index),
                      &row.stop);
-    const nlohmann::json value = entry->invoke(ctx, args);
+    nlohmann::json value;
+    if ((m.flags & message_batch) != 0) {
+      // One outcome per element; a failing element does not stop the others.
+      value = nlohmann::json::array();
+      for (const nlohmann::json& positional : args) {
+        try {
+          value.push_back(nlohmann::json::array({0, entry->invoke(ctx, positional)}));
+        } catch (const std::exception& e) {
+          value.push_back(nlohmann::json::array({1, demangled_type_name(typeid(e)), e.what()}));
+        } catch (...) {
+          const std::type_info* t = abi::__cxa_current_exception_type();
+          value.push_back(nlohmann::json::array(
+              {1, t != nullptr ? demangled_type_name(*t) : std::string("unknown"),
+               "a value that is not a std::exception was thrown"}));
+        }
+      }
+    } else {
+      value = entry->invoke(ctx, args);
+    }
     out.value = encode(value);
     if (out.value.size() > c.header->max_payload) {
       const std::size_t n = out.value.size();

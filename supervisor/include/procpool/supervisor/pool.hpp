@@ -125,19 +125,25 @@ class pool {
   nlohmann::json apply(std::string tag, std::string_view task, nlohmann::json args = nullptr);
 
   /// Runs `task` once per input (each input is the whole argument value, as for
-  /// submit) and returns the values in input order. Blocks. Throws the first
-  /// failure in input order as task_error, after every task has finished.
+  /// submit) and returns the values in input order. Blocks. Every input is
+  /// checked before any runs (a bad one refuses the call). Inputs travel in
+  /// chunks of `chunksize` (0: about four chunks per worker): one message and one
+  /// result per chunk, so a chunk's inputs share a worker, and a worker that
+  /// dies fails its whole chunk. Throws the first failure in input order as
+  /// task_error (tag: the input's position), after every chunk has finished.
   /// Untagged: these tasks do not enter the result map.
-  std::vector<nlohmann::json> map(std::string_view task, const std::vector<nlohmann::json>& inputs);
+  std::vector<nlohmann::json> map(std::string_view task, const std::vector<nlohmann::json>& inputs,
+                                  std::size_t chunksize = 0);
   template <class Range>
-  std::vector<nlohmann::json> map(std::string_view task, const Range& inputs) {
+  std::vector<nlohmann::json> map(std::string_view task, const Range& inputs, std::size_t chunksize = 0) {
     std::vector<nlohmann::json> v;
     for (const auto& x : inputs) v.emplace_back(x);
-    return map(task, v);
+    return map(task, v, chunksize);
   }
   /// As map, but each input is the positional argument array (f(*args)).
   std::vector<nlohmann::json> starmap(std::string_view task,
-                                      const std::vector<nlohmann::json>& arg_lists);
+                                      const std::vector<nlohmann::json>& arg_lists,
+                                      std::size_t chunksize = 0);
 
   /// Runs `task` over [first, last) reading the input lazily, at most `window`
   /// tasks in flight (0: twice the worker cap), yielding in completion order.

@@ -62,9 +62,17 @@ struct message_header {
   std::uint32_t tag_len;
   std::uint32_t name_len;
   std::uint32_t args_len;
-  std::uint32_t reserved;
+  std::uint32_t flags;  ///< message_flags
 };
 static_assert(sizeof(message_header) == 32);
+
+/// message_header::flags.
+enum message_flags : std::uint32_t {
+  /// The arguments are an array of positional-argument arrays: the worker runs
+  /// the task once per element and returns an array of outcomes, each
+  /// [0, value] or [1, error type, error message] (pool::map's chunks).
+  message_batch = 1U,
+};
 static_assert(std::is_trivially_copyable_v<message_header>);
 
 /// One result record in a worker's result ring, followed by the MessagePack
@@ -162,6 +170,7 @@ segment_header* init_layout(void* base, std::uint32_t workers, std::uint64_t max
 struct outgoing_message {
   std::uint64_t task_id;
   std::uint32_t attempt;
+  std::uint32_t flags;
   std::string_view tag;
   std::string_view task_name;
   std::span<const std::uint8_t> args;
@@ -217,6 +226,7 @@ class queue_lock {
 struct claimed_message {
   std::uint64_t task_id;
   std::uint32_t attempt;
+  std::uint32_t flags;
   std::string_view tag;
   std::string_view task_name;
   std::span<const std::uint8_t> args;

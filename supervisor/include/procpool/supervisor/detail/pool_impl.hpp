@@ -54,6 +54,8 @@ struct submit_request {
   space_policy policy = space_policy::block;
   std::chrono::milliseconds timeout{0};  ///< block_for: how long to wait for space
   task_options per_task;
+  std::uint32_t flags = 0;  ///< message_flags
+  std::size_t items = 1;    ///< inputs carried (a map chunk carries many)
 };
 
 /// A prepared submission: validated and encoded, not yet accepted.
@@ -77,6 +79,13 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   [[nodiscard]] prepared_task prepare(const submit_request& req) const;
   task_handle submit(submit_request req);
   task_handle submit_prepared(prepared_task p, submit_request req);
+
+  /// pool::map / starmap: validates every input, sends them in chunks of
+  /// `chunksize` (0: about four chunks per worker, split further to respect
+  /// max_payload_bytes), returns the values in input order or throws the first
+  /// failure in input order once every chunk has finished.
+  std::vector<nlohmann::json> map(std::string_view task, const std::vector<nlohmann::json>& inputs,
+                                  bool positional, std::size_t chunksize);
 
   procpool::result wait_tag(std::string_view tag, bool remove);
   std::map<std::string, procpool::result> results();

@@ -31,6 +31,8 @@ struct task_record {
   std::string task;
   std::uint64_t id = 0;
   bool keyed = true;  ///< in the result map (submit/apply) or not (map, imap)
+  std::uint32_t flags = 0;  ///< message_flags (message_batch for a map chunk)
+  std::size_t items = 1;    ///< inputs this task carries (a map chunk: many)
   callback on_done;
   callback on_error;
   std::shared_ptr<completion_channel> channel;
