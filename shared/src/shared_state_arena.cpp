@@ -7,7 +7,10 @@
 #include <boost/interprocess/creation_tags.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
 
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <new>
@@ -39,12 +42,25 @@ std::string quoted(std::string_view name) { return "'" + std::string(name) + "'"
 /// The supervisor-side state. A forked worker has a copy of this object but
 /// never uses `buffer` (create() refuses anyone but `creator`).
 struct shared_state_arena::impl {
-  segment seg;
+  segment seg;  ///< the owner's mapping (empty when attached)
+  void* attached = nullptr;  ///< an attached mapping (spawned worker), else null
+  std::size_t attached_bytes = 0;
   arena_header* header = nullptr;
-  pid_t creator = 0;
+  pid_t creator = 0;  ///< 0 when attached: create() refused everywhere
   // The Boost allocator's own metadata lives at the start of the storage area;
   // only the supervisor ever calls it, under header->lock.
   boost::interprocess::managed_external_buffer buffer;
+
+  impl() = default;
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+  ~impl() {
+    if (attached != nullptr) ::munmap(attached, attached_bytes);
+  }
+
+  [[nodiscard]] std::uint8_t* base() const noexcept {
+    return static_cast<std::uint8_t*>(attached != nullptr ? attached : seg.data());
+  }
 };
 
 shared_state_arena::shared_state_arena(bool process_mode, std::size_t bytes)
@@ -76,13 +92,41 @@ shared_state_arena::shared_state_arena(bool process_mode, std::size_t bytes)
   }
 }
 
+shared_state_arena::shared_state_arena(attach_tag /*unused*/, int fd)
+    : impl_(std::make_unique<impl>()), process_mode_(true) {
+  const auto fail = [](const char* call) {
+    const int e = errno;
+    throw error(errc::system, std::string("shared_state_arena: attach: ") + call + ": " +
+                                  std::strerror(e));
+  };
+  void* head = ::mmap(nullptr, sizeof(arena_header), PROT_READ, MAP_SHARED, fd, 0);
+  if (head == MAP_FAILED) fail("mmap");
+  const auto* probe = static_cast<const arena_header*>(head);
+  const bool ok = probe->magic == arena_magic && probe->version == arena_version;
+  const std::size_t total = probe->total_bytes;
+  ::munmap(head, sizeof(arena_header));
+  if (!ok) {
+    throw error(errc::payload_invalid,
+                "shared_state_arena: attach: the descriptor does not hold a procpool "
+                "shared-state arena of this version");
+  }
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) fail("mmap");
+  impl_->attached = base;
+  impl_->attached_bytes = total;
+  impl_->header = static_cast<arena_header*>(base);
+}
+
 shared_state_arena::~shared_state_arena() = default;
 
-std::size_t shared_state_arena::size() const noexcept { return impl_->seg.size(); }
+std::size_t shared_state_arena::size() const noexcept {
+  return impl_->attached != nullptr ? impl_->attached_bytes : impl_->seg.size();
+}
 int shared_state_arena::fd() const noexcept { return impl_->seg.fd(); }
-void* shared_state_arena::base() const noexcept { return impl_->seg.data(); }
+void* shared_state_arena::base() const noexcept { return impl_->base(); }
 
 std::size_t shared_state_arena::free_bytes() const {
+  if (impl_->attached != nullptr) return 0;
   arena_header* h = impl_->header;
   robust_lock guard(h->lock, [] {});
   return impl_->buffer.get_free_memory();
@@ -107,7 +151,7 @@ shared_object shared_state_arena::create(std::string_view name, shared_kind kind
     throw error(errc::invalid_argument, where + ": bad alignment " + std::to_string(align));
   }
   arena_header* h = impl_->header;
-  auto* base = static_cast<std::uint8_t*>(impl_->seg.data());
+  std::uint8_t* base = impl_->base();
 
   // Nothing here can die half-way in another process (only the supervisor
   // allocates), so the creation lock needs no repair beyond consistency.
@@ -154,7 +198,7 @@ shared_object shared_state_arena::create(std::string_view name, shared_kind kind
 
 shared_object shared_state_arena::find(std::string_view name, shared_kind kind) const {
   arena_header* h = impl_->header;
-  auto* base = static_cast<std::uint8_t*>(impl_->seg.data());
+  std::uint8_t* base = impl_->base();
   const std::uint32_t n = h->entry_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {
     arena_entry& e = h->entries[i];

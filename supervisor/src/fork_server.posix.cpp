@@ -1,6 +1,7 @@
 #include <procpool/shared/error.hpp>
 #include <procpool/supervisor/detail/worker_process.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -20,7 +21,7 @@
 namespace procpool::detail {
 namespace {
 
-enum : std::int32_t { msg_start = 1, msg_started = 2, msg_exited = 3 };
+enum : std::int32_t { msg_start = 1, msg_started = 2, msg_exited = 3, msg_watch = 4, msg_unwatch = 5 };
 
 /// Closes every descriptor from 3 up except those in `keep`.
 void close_all_but(std::vector<int> keep) noexcept {
@@ -68,12 +69,19 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
   }
 }
 
-[[noreturn]] void worker_child(worker_config cfg, pid_t server) noexcept {
+[[noreturn]] void worker_child(worker_config cfg, pid_t server, int gate) noexcept {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the server is single-threaded: its death, not a thread's
   if (::getppid() != server) ::_exit(71);
+  // Wait until the server holds our pidfd: a worker the pool cannot watch
+  // must not take a task.
+  char go = 0;
+  while (::read(gate, &go, 1) < 0 && errno == EINTR) {
+  }
+  if (go != 1) ::_exit(71);
+  ::close(gate);
   ::setpgid(0, 0);
   default_signals();
-  close_all_but({cfg.wake_fd});
+  close_all_but({cfg.wake_fd, gate});
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -128,12 +136,29 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
     const ssize_t n = ::recv(sock, m, sizeof m, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n != static_cast<ssize_t>(sizeof m)) break;  // the supervisor is gone
+    if (m[0] == msg_watch) {
+      live.push_back(m[1]);
+      continue;
+    }
+    if (m[0] == msg_unwatch) {
+      live.erase(std::remove(live.begin(), live.end(), m[1]), live.end());
+      continue;
+    }
     if (m[0] != msg_start) continue;
     worker_config cfg = base;
     cfg.index = static_cast<std::uint32_t>(m[3]);
+    int gate[2] = {-1, -1};
+    if (::pipe2(gate, O_CLOEXEC) != 0) {
+      send_msg(sock, msg_started, -1, errno, cfg.index);
+      continue;
+    }
     const pid_t pid = ::fork();
     int err = errno;
-    if (pid == 0) worker_child(std::move(cfg), self);
+    if (pid == 0) {
+      ::close(gate[1]);
+      worker_child(std::move(cfg), self, gate[0]);
+    }
+    ::close(gate[0]);
     int pidfd = -1;
     if (pid > 0) {
       ::setpgid(pid, pid);
@@ -143,9 +168,13 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
       pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
       err = errno;
       if (pidfd < 0) {
-        ::kill(pid, SIGKILL);  // the report of its exit follows
+        ::kill(pid, SIGKILL);  // still at the gate: it ran nothing; its exit report follows
+      } else {
+        const char go = 1;
+        [[maybe_unused]] const ssize_t w = ::write(gate[1], &go, 1);
       }
     }
+    ::close(gate[1]);
     if (pidfd >= 0) {
       send_msg(sock, msg_started, pid, 0, cfg.index, pidfd);
       ::close(pidfd);
@@ -260,6 +289,14 @@ started_worker fork_server::start(std::uint32_t index) {
     }
     if (!read_one(true)) throw error(errc::spawn_failed, "the fork server is gone");
   }
+}
+
+void fork_server::watch(pid_t pid) noexcept {
+  if (!dead_ && !send_msg(sock_, msg_watch, pid, 0, 0)) dead_ = true;
+}
+
+void fork_server::unwatch(pid_t pid) noexcept {
+  if (!dead_ && !send_msg(sock_, msg_unwatch, pid, 0, 0)) dead_ = true;
 }
 
 exit_status fork_server::wait_exit(pid_t pid) {

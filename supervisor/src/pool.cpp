@@ -114,6 +114,37 @@ void pool::terminate(std::chrono::milliseconds grace) { impl_->terminate(grace);
 pool_stats pool::stats() const { return impl_->stats(); }
 const options& pool::config() const noexcept { return impl_->config(); }
 
+// ---- shared state --------------------------------------------------------------
+
+detail::shared_state_arena& pool::shared_state() const noexcept { return impl_->shared_state(); }
+
+shared_dict pool::make_dict(std::string_view name, std::size_t capacity,
+                            std::size_t max_entry_bytes) {
+  return shared_dict::create(shared_state(), name, capacity, max_entry_bytes);
+}
+shared_queue pool::make_queue(std::string_view name, std::int64_t maxsize,
+                              std::size_t storage_bytes) {
+  return shared_queue::create(shared_state(), name, maxsize, storage_bytes);
+}
+procpool::event pool::make_event(std::string_view name) {
+  return procpool::event::create(shared_state(), name);
+}
+procpool::lock pool::make_lock(std::string_view name) {
+  return procpool::lock::create(shared_state(), name);
+}
+procpool::rlock pool::make_rlock(std::string_view name) {
+  return procpool::rlock::create(shared_state(), name);
+}
+shared_dict pool::dict(std::string_view name) { return shared_dict::open(shared_state(), name); }
+shared_queue pool::queue(std::string_view name) { return shared_queue::open(shared_state(), name); }
+procpool::event pool::event(std::string_view name) {
+  return procpool::event::open(shared_state(), name);
+}
+procpool::lock pool::lock(std::string_view name) { return procpool::lock::open(shared_state(), name); }
+procpool::rlock pool::rlock(std::string_view name) {
+  return procpool::rlock::open(shared_state(), name);
+}
+
 // ---- imap_unordered ------------------------------------------------------------------
 
 unordered_results::unordered_results(pool& p, std::string task,

@@ -132,10 +132,19 @@ pool_impl::pool_impl(options opts) : opts_(std::move(opts)) {
     throw error(errc::system, where + ": eventfd: " + std::strerror(errno));
   }
   slots_ = std::vector<worker_slot>(workers);
-  if (opts_.mode == mode::process && opts_.start == start_method::fork_server) {
+  // The shared-state arena, before the fork server and every worker: forked
+  // ones inherit the mapping, spawned ones attach to its memfd.
+  try {
+    arena_ = std::make_unique<shared_state_arena>(opts_.mode == mode::process,
+                                                  opts_.shared_state_bytes);
+  } catch (const error& e) {
+    throw error(e.code_value(), where + ": options::shared_state_bytes: " + e.what());
+  }
+  if (opts_.mode == mode::process) {
     // Now, before the pool starts its threads: the server is forked from a
-    // process with no pool threads, and every worker is forked by the server.
-    server_ = std::make_unique<fork_server>(base_config());
+    // process with no pool threads. With fork_server it forks every worker;
+    // with fork and spawn it only guards them (supervisor death).
+    server_ = std::make_shared<fork_server>(base_config());
   }
 }
 
@@ -149,6 +158,7 @@ worker_config pool_impl::base_config() const {
   cfg.max_tasks = opts_.max_tasks_per_worker;
   cfg.memory_limit = opts_.worker_memory_limit;
   cfg.cpu_seconds = opts_.worker_cpu_seconds;
+  cfg.shared_state = arena_.get();
   return cfg;
 }
 
@@ -454,7 +464,16 @@ void pool_impl::complete_locked(const std::shared_ptr<task_record>& rec, procpoo
     requeue_locked(rec);
     return;
   }
-  r.attempts = static_cast<int>(rec->attempt);
+  // A task that gave up because terminate() asked it to stop (thread mode: it
+  // saw stop_requested() and threw) ends as in process mode: cancelled.
+  if (r.state == task_state::failed &&
+      (phase_ == pool_phase::terminating || phase_ == pool_phase::terminated)) {
+    r.state = task_state::cancelled;
+    r.error_message = "stopped by terminate(): " + r.error_message;
+  }
+  // attempts counts starts: a report from a worker names its attempt; a tag
+  // dropped from the queue never started its current attempt.
+  if (r.attempts == 0) r.attempts = static_cast<int>(rec->attempt) - 1;
   r.attempt_errors = rec->attempt_errors;
   {
     const std::lock_guard<std::mutex> lock(rec->m);
@@ -785,7 +804,8 @@ void pool_impl::monitor_loop() {
     fds.clear();
     fd_slot.clear();
     fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({server_ ? server_->fd() : -1, POLLIN, 0});  // poll ignores a negative fd
+    // poll ignores a negative fd; a dead server's socket would report hang-up for ever.
+    fds.push_back({server_ && !server_->dead() ? server_->fd() : -1, POLLIN, 0});
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].used && slots_[i].pidfd >= 0 && !slots_[i].dead) {
         fds.push_back({slots_[i].pidfd, POLLIN, 0});
@@ -797,7 +817,12 @@ void pool_impl::monitor_loop() {
     } else {
       // Announce the sleep, then look once more: a worker that published
       // before seeing the flag is found here; one after it writes the eventfd.
-      hdr_->collector_sleeping.store(1, std::memory_order_seq_cst);
+#if defined(__SANITIZE_THREAD__)
+      (void)hdr_->collector_sleeping.exchange(1, std::memory_order_seq_cst);  // see wake_collector
+#else
+      hdr_->collector_sleeping.store(1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake_collector's fence
+#endif
       if (anything_pending()) timeout_ms = 0;
     }
     const int n = ::poll(fds.data(), fds.size(), timeout_ms);
@@ -866,8 +891,14 @@ void pool_impl::reap_finished_workers() {
       // The worker is gone but not reaped (a zombie), so its pid, which is
       // also its process group, cannot have been reused: take whatever the
       // task left running in the group along (I3: no worker descendant lives on).
-      if (!server_) ::kill(-slot.pid, SIGKILL);
-      const exit_status st = server_ ? server_->wait_exit(slot.pid) : reap(slot.pid);
+      exit_status st;
+      if (opts_.start == start_method::fork_server) {
+        st = slot.server->wait_exit(slot.pid);  // the server kills the group and reaps
+      } else {
+        ::kill(-slot.pid, SIGKILL);
+        if (slot.server) slot.server->unwatch(slot.pid);
+        st = reap(slot.pid);
+      }
       release_slot(i, st.exit_code, st.signal);
     } else {
       if (get_state(row_at(hdr_, i)) != row_state::exited) continue;
@@ -968,6 +999,7 @@ void pool_impl::release_slot(std::uint32_t i, const std::optional<int>& exit_cod
     slot.kill_at.reset();
     slot.attach_deadline.reset();
     slot.attach_timed_out = false;
+    slot.server.reset();
     slot.used = false;
     --alive_;
     cv_.notify_all();
@@ -1035,14 +1067,23 @@ void pool_impl::spawn_one(std::uint32_t i) {
   try {
     if (opts_.mode == mode::process) {
       started_worker w;
+      if (server_->dead()) {
+        // The server was killed: start another (from this threaded process, a
+        // fault path only). Workers it started are reaped through their own.
+        server_ = std::make_shared<fork_server>(base_config());
+      }
       switch (opts_.start) {
         case start_method::fork_server: w = server_->start(i); break;
         case start_method::fork: w = fork_worker(std::move(cfg)); break;
-        case start_method::spawn: w = spawn_worker(cfg, opts_.worker_executable, seg_.fd()); break;
+        case start_method::spawn:
+          w = spawn_worker(cfg, opts_.worker_executable, seg_.fd(), arena_->fd());
+          break;
       }
+      if (opts_.start != start_method::fork_server) server_->watch(w.pid);
       const std::lock_guard<std::mutex> lock(m_);
       slots_[i].pid = w.pid;
       slots_[i].pidfd = w.pidfd;
+      slots_[i].server = server_;
       if (opts_.start == start_method::spawn) {
         slots_[i].attach_deadline = steady::now() + opts_.start_timeout;
       }
@@ -1164,9 +1205,12 @@ void pool_impl::enforce_terminate_deadline() {
     } else {
       const std::uint64_t claimed = row_at(hdr_, i).claimed.load(std::memory_order_acquire);
       if (claimed != 0) {
-        complete_by_id_locked(claimed, make_result(task_state::cancelled, "procpool::cancelled",
-                                                   "still running when terminate()'s grace ended; "
-                                                   "its thread finishes in the background"));
+        procpool::result r = make_result(task_state::cancelled, "procpool::cancelled",
+                                         "still running when terminate()'s grace ended; "
+                                         "its thread finishes in the background");
+        r.attempts = static_cast<int>(row_at(hdr_, i).claim_attempt.load(std::memory_order_relaxed));
+        r.worker_pid = ::getpid();
+        complete_by_id_locked(claimed, std::move(r));
       }
     }
   }

@@ -54,6 +54,31 @@ struct inherit_fd {
   }
 };
 
+/// Closes, in the child, every descriptor from 3 up that the launcher does not
+/// keep (its whitelist: stdio, our targets, its exec-error pipe). Boost 1.81's
+/// own close_all leaves open every descriptor below the highest whitelisted one.
+/// Pass it last, after the inherit_fd initializers. Allocates nothing.
+struct close_the_rest {
+  boost::system::error_code on_exec_setup(boost::process::v2::posix::default_launcher& launcher,
+                                          const std::filesystem::path& /*exe*/,
+                                          const char* const* /*argv*/) const {
+    const auto& keep = launcher.fd_whitelist;
+    int from = 3;
+    for (;;) {
+      int next = -1;  // the smallest kept descriptor >= from
+      for (const int k : keep) {
+        if (k >= from && (next < 0 || k < next)) next = k;
+      }
+      if (next < 0) {
+        ::close_range(static_cast<unsigned>(from), ~0U, 0);
+        return {};
+      }
+      if (next > from) ::close_range(static_cast<unsigned>(from), static_cast<unsigned>(next - 1), 0);
+      from = next + 1;
+    }
+  }
+};
+
 /// A duplicate of `fd` numbered 10 or higher, closed on exec; closed by the destructor.
 struct high_fd {
   int fd;
@@ -68,7 +93,7 @@ struct high_fd {
 }  // namespace
 
 started_worker spawn_worker(const worker_config& config, const std::string& executable,
-                            int segment_fd) {
+                            int segment_fd, int shared_state_fd) {
   namespace bp = boost::process::v2;
   const std::string exe = executable.empty() ? std::string("/proc/self/exe") : executable;
   nlohmann::json cfg = {
@@ -88,12 +113,14 @@ started_worker spawn_worker(const worker_config& config, const std::string& exec
 
   const high_fd segment(segment_fd);
   const high_fd wake(config.wake_fd);
+  const high_fd state(shared_state_fd);
   boost::asio::io_context ctx;
   boost::system::error_code ec;
   bp::process proc = bp::default_process_launcher()(
       ctx, ec, std::filesystem::path(exe),
       std::vector<std::string>{worker_flag, cfg.dump()}, bp::process_environment(env),
-      inherit_fd{worker_segment_fd, segment.fd}, inherit_fd{worker_wake_fd, wake.fd});
+      inherit_fd{worker_segment_fd, segment.fd}, inherit_fd{worker_wake_fd, wake.fd},
+      inherit_fd{worker_shared_state_fd, state.fd}, close_the_rest{});
   if (ec) {
     throw error(errc::spawn_failed, "cannot start worker program '" + exe + "': " + ec.message());
   }

@@ -67,7 +67,7 @@ task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_
     }
     const nlohmann::json args = decode(m.args);
     task_context ctx(m.tag, m.task_name, static_cast<int>(m.attempt), static_cast<int>(c.index),
-                     &row.stop);
+                     &row.stop, c.shared_state);
     nlohmann::json value;
     if ((m.flags & message_batch) != 0) {
       // One outcome per element; a failing element does not stop the others.
@@ -150,9 +150,20 @@ void apply_resource_limits(const worker_config& c) noexcept {
 }
 
 void wake_collector(segment_header* h, int wake_fd) noexcept {
+#if defined(__SANITIZE_THREAD__)
+  // TSan does not model fences (GCC refuses them): the read-modify-write form of
+  // the same handshake, correct but a write to a shared line on every publish.
+  const bool sleeping = h->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0;
+#else
+  // The publish (a release store) must be visible before we read the flag, and
+  // the collector sets the flag before it looks at the rings: a full fence on
+  // each side, so one of the two always sees the other. Reading first avoids a
+  // write to the shared line while the collector is awake.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (h->collector_sleeping.load(std::memory_order_relaxed) != 0 &&
-      h->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
+  const bool sleeping = h->collector_sleeping.load(std::memory_order_relaxed) != 0 &&
+                        h->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0;
+#endif
+  if (sleeping) {
     const std::uint64_t one = 1;
     // A full eventfd counter (never in practice) only means a wake is pending.
     [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof one);
@@ -169,7 +180,7 @@ int run_worker(const worker_config& c) noexcept {
     try {
       const task_entry* entry = find_task(c.initializer);
       if (entry == nullptr) throw error(errc::unknown_task, "unknown task '" + c.initializer + "'");
-      task_context ctx("", c.initializer, 1, static_cast<int>(c.index), &row.stop);
+      task_context ctx("", c.initializer, 1, static_cast<int>(c.index), &row.stop, c.shared_state);
       (void)entry->invoke(ctx, c.initializer_args);
     } catch (const std::exception& e) {
       record_start_error(row, "initializer '" + c.initializer + "' threw " +

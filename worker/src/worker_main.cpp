@@ -1,4 +1,5 @@
 #include <procpool/shared/detail/layout.hpp>
+#include <procpool/shared/detail/shared_state_arena.hpp>
 #include <procpool/worker/detail/worker_loop.hpp>
 #include <procpool/worker/worker_main.hpp>
 
@@ -54,7 +55,19 @@ void run_worker_if_requested(int argc, char** argv) {
   if (base == MAP_FAILED) die(65, std::string("cannot map the pool's memory: ") + std::strerror(errno));
   ::close(fd);
 
+  // The shared-state arena, at whatever address it lands (it holds offsets only).
+  // Lives until the process _exits below.
+  detail::shared_state_arena* shared_state = nullptr;
+  try {
+    shared_state = new detail::shared_state_arena(detail::shared_state_arena::attach_tag{},
+                                                  detail::worker_shared_state_fd);
+  } catch (const std::exception& e) {
+    die(65, std::string("cannot map the pool's shared state: ") + e.what());
+  }
+  ::close(detail::worker_shared_state_fd);
+
   detail::worker_config c;
+  c.shared_state = shared_state;
   c.header = static_cast<detail::segment_header*>(base);
   c.index = cfg.value("index", 0U);
   if (c.index >= c.header->worker_count) die(64, "worker index out of range");

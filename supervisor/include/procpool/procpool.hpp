@@ -9,3 +9,4 @@
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
 #include <procpool/worker/task.hpp>
+#include <procpool/worker/worker_main.hpp>

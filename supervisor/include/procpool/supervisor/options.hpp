@@ -87,6 +87,11 @@ struct options {
   /// within start_failure_window; one more puts the pool in its failed state.
   int max_start_failures = 5;
   std::chrono::milliseconds start_failure_window{10000};
+  /// Bytes of the pool's shared-state arena: the objects made with
+  /// pool::make_array, make_dict, make_queue, make_event, make_lock and
+  /// make_rlock live there. Address space until used (pages are touched
+  /// lazily); counts toward worker_memory_limit. At least 2 MiB.
+  std::size_t shared_state_bytes = std::size_t{64} << 20U;
 
   options& with_mode(procpool::mode m) { mode = m; return *this; }
   options& with_workers(int n) { workers = n; return *this; }
@@ -102,7 +107,12 @@ struct options {
   options& with_max_tasks_per_worker(std::size_t n) { max_tasks_per_worker = n; return *this; }
   options& with_task_timeout(std::chrono::milliseconds t) { task_timeout = t; return *this; }
   options& with_retries(int n) { retries = n; return *this; }
+  options& with_kill_grace(std::chrono::milliseconds g) { kill_grace = g; return *this; }
+  options& with_worker_memory_limit(std::size_t bytes) { worker_memory_limit = bytes; return *this; }
+  options& with_worker_cpu_seconds(std::size_t s) { worker_cpu_seconds = s; return *this; }
+  options& with_start_timeout(std::chrono::milliseconds t) { start_timeout = t; return *this; }
   options& with_terminate_grace(std::chrono::milliseconds g) { terminate_grace = g; return *this; }
+  options& with_shared_state_bytes(std::size_t n) { shared_state_bytes = n; return *this; }
 };
 
 /// Per-submission settings that override the pool's options.

@@ -24,6 +24,7 @@
 
 #include <procpool/shared/error.hpp>
 #include <procpool/shared/result.hpp>
+#include <procpool/shared/shared_state.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
@@ -32,11 +33,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -46,6 +50,7 @@ namespace procpool {
 
 namespace detail {
 class pool_impl;
+class shared_state_arena;
 struct completion_channel;
 }  // namespace detail
 
@@ -189,8 +194,55 @@ class pool {
   [[nodiscard]] pool_stats stats() const;
   [[nodiscard]] const options& config() const noexcept;
 
+  // ---- shared state -----------------------------------------------------------
+  // Objects every task can reach by name (ctx.array<T>(name), ctx.dict(name)...),
+  // in the pool's shared-state arena (options::shared_state_bytes); see
+  // <procpool/shared/shared_state.hpp>. Capacities are fixed at creation. Thread-
+  // safe; callable any time, also after workers started (they see new objects).
+  // Throw procpool::error: invalid_argument (empty or over-63-byte name, name in
+  // use), full (arena or its 256-object directory full; the message gives the
+  // sizes). Objects live as long as the pool.
+
+  /// multiprocessing.Array: `n` elements of trivially copyable T, each `value`.
+  template <class T>
+  shared_array<T> make_array(std::string_view name, std::size_t n, const T& value = T{}) {
+    return shared_array<T>::create(shared_state(), name, n, value);
+  }
+  /// multiprocessing.Array('i', [11, 22]): make_array<int>("a", {11, 22}).
+  template <class T>
+  shared_array<T> make_array(std::string_view name, std::initializer_list<T> values) {
+    return shared_array<T>::create(shared_state(), name, values);
+  }
+  template <class T>
+  shared_array<T> make_array(std::string_view name, std::span<const T> values) {
+    return shared_array<T>::create(shared_state(), name, values);
+  }
+  /// Manager().dict(): up to `capacity` entries of at most `max_entry_bytes`
+  /// (key + MessagePack value) each.
+  shared_dict make_dict(std::string_view name, std::size_t capacity,
+                        std::size_t max_entry_bytes = shared_dict::default_max_entry_bytes);
+  /// queue.Queue(maxsize) (<= 0: bounded by `storage_bytes` only).
+  shared_queue make_queue(std::string_view name, std::int64_t maxsize = 0,
+                          std::size_t storage_bytes = shared_queue::default_storage_bytes);
+  procpool::event make_event(std::string_view name);
+  procpool::lock make_lock(std::string_view name);
+  procpool::rlock make_rlock(std::string_view name);
+
+  /// The supervisor's side of ctx.array<T>(name) and friends: opens by name.
+  /// Non-blocking; procpool::error(invalid_argument) if missing or of another kind.
+  template <class T>
+  [[nodiscard]] shared_array<T> array(std::string_view name) {
+    return shared_array<T>::open(shared_state(), name);
+  }
+  [[nodiscard]] shared_dict dict(std::string_view name);
+  [[nodiscard]] shared_queue queue(std::string_view name);
+  [[nodiscard]] procpool::event event(std::string_view name);
+  [[nodiscard]] procpool::lock lock(std::string_view name);
+  [[nodiscard]] procpool::rlock rlock(std::string_view name);
+
  private:
   friend class unordered_results;
+  [[nodiscard]] detail::shared_state_arena& shared_state() const noexcept;
   std::shared_ptr<detail::pool_impl> impl_;
 };
 

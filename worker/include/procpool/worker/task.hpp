@@ -17,6 +17,7 @@
 #pragma once
 
 #include <procpool/shared/error.hpp>
+#include <procpool/shared/shared_state.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -34,18 +35,21 @@ namespace procpool {
 
 namespace detail {
 struct worker_row;
+class shared_state_arena;
 }  // namespace detail
 
 /// What a running task may know about itself. Valid only during the call.
 class task_context {
  public:
   task_context(std::string_view tag, std::string_view task_name, int attempt, int worker_index,
-               const std::atomic<std::uint32_t>* stop_flag) noexcept
+               const std::atomic<std::uint32_t>* stop_flag,
+               detail::shared_state_arena* shared_state = nullptr) noexcept
       : tag_(tag),
         task_name_(task_name),
         attempt_(attempt),
         worker_index_(worker_index),
-        stop_flag_(stop_flag) {}
+        stop_flag_(stop_flag),
+        shared_state_(shared_state) {}
 
   [[nodiscard]] std::string_view tag() const noexcept { return tag_; }
   [[nodiscard]] std::string_view task_name() const noexcept { return task_name_; }
@@ -59,12 +63,48 @@ class task_context {
     return stop_flag_ != nullptr && stop_flag_->load(std::memory_order_acquire) != 0;
   }
 
+  // ---- shared state ---------------------------------------------------------
+  // The objects the supervisor made with pool::make_array/make_dict/make_queue/
+  // make_event/make_lock/make_rlock, opened by name (<procpool/shared/shared_state.hpp>).
+  // Non-blocking. Throw procpool::error(invalid_argument) if there is no object of
+  // that name and kind (or, for array<T>, its element type is not T). The handles
+  // stay valid after the task returns, for as long as the pool lives.
+
+  template <class T>
+  [[nodiscard]] shared_array<T> array(std::string_view name) const {
+    return shared_array<T>::open(shared_state(), name);
+  }
+  [[nodiscard]] shared_dict dict(std::string_view name) const {
+    return shared_dict::open(shared_state(), name);
+  }
+  [[nodiscard]] shared_queue queue(std::string_view name) const {
+    return shared_queue::open(shared_state(), name);
+  }
+  [[nodiscard]] procpool::event event(std::string_view name) const {
+    return procpool::event::open(shared_state(), name);
+  }
+  [[nodiscard]] procpool::lock lock(std::string_view name) const {
+    return procpool::lock::open(shared_state(), name);
+  }
+  [[nodiscard]] procpool::rlock rlock(std::string_view name) const {
+    return procpool::rlock::open(shared_state(), name);
+  }
+
  private:
   std::string_view tag_;
   std::string_view task_name_;
   int attempt_;
   int worker_index_;
   const std::atomic<std::uint32_t>* stop_flag_;
+  detail::shared_state_arena* shared_state_;
+
+  [[nodiscard]] detail::shared_state_arena& shared_state() const {
+    if (shared_state_ == nullptr) {
+      throw error(errc::invalid_argument,
+                  "task_context: no shared state here (only tasks run by a pool have it)");
+    }
+    return *shared_state_;
+  }
 };
 
 namespace detail {

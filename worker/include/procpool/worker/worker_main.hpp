@@ -26,6 +26,7 @@ inline constexpr const char* worker_env = "PROCPOOL_WORKER";
 /// Descriptors a spawned worker finds its resources on.
 inline constexpr int worker_segment_fd = 3;
 inline constexpr int worker_wake_fd = 4;
+inline constexpr int worker_shared_state_fd = 5;
 }  // namespace detail
 
 }  // namespace procpool

@@ -30,6 +30,11 @@
 // 4): every container's capacity is preallocated at creation, and worker
 // operations write only inside that container's own fixed, repairable storage.
 // create() from a forked worker is refused.
+//
+// Spawned (exec'd) workers do not inherit the mapping: they attach to the memfd
+// the supervisor passes down (the attach constructor). The mapping then lands at
+// another address; nothing in the arena is a pointer, so find() works the same,
+// and handles opened there are valid in that process.
 #pragma once
 
 #include <procpool/shared/detail/robust_mutex.hpp>
@@ -104,6 +109,13 @@ class shared_state_arena {
   /// header and the allocator. Throws procpool::error(errc::invalid_argument)
   /// if `bytes` is too small or (errc::system) if mapping fails.
   shared_state_arena(bool process_mode, std::size_t bytes = default_bytes);
+
+  struct attach_tag {};
+  /// A spawned worker's view: maps the arena in memfd `fd` (fd() of the
+  /// supervisor's arena, passed down; not closed here). create() is refused on
+  /// it. Throws procpool::error: system if mapping fails, payload_invalid if
+  /// `fd` does not hold an arena of this version.
+  shared_state_arena(attach_tag, int fd);
   ~shared_state_arena();
   shared_state_arena(const shared_state_arena&) = delete;
   shared_state_arena& operator=(const shared_state_arena&) = delete;
@@ -133,9 +145,10 @@ class shared_state_arena {
   [[nodiscard]] bool process_mode() const noexcept { return process_mode_; }
   /// Bytes of the mapping.
   [[nodiscard]] std::size_t size() const noexcept;
-  /// Storage bytes not yet allocated (supervisor's view).
+  /// Storage bytes not yet allocated (supervisor's view; 0 in an attached arena).
   [[nodiscard]] std::size_t free_bytes() const;
-  /// The memfd in process mode (for a spawned worker to map), else -1.
+  /// The memfd in process mode (for a spawned worker to attach to), else -1.
+  /// Close-on-exec: the launcher must pass it down explicitly.
   [[nodiscard]] int fd() const noexcept;
   [[nodiscard]] void* base() const noexcept;
 

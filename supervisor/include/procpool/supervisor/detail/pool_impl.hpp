@@ -13,6 +13,7 @@
 
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/shared/detail/segment.hpp>
+#include <procpool/shared/detail/shared_state_arena.hpp>
 #include <procpool/supervisor/detail/task_record.hpp>
 #include <procpool/supervisor/detail/worker_process.hpp>
 #include <procpool/supervisor/options.hpp>
@@ -98,6 +99,10 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
 
   [[nodiscard]] pool_stats stats() const;
   [[nodiscard]] const options& config() const noexcept { return opts_; }
+  /// The shared-state arena (pool::make_* / task_context::array...). Made in the
+  /// constructor, before any worker or the fork server exists; lives as long as
+  /// this object.
+  [[nodiscard]] shared_state_arena& shared_state() const noexcept { return *arena_; }
   /// queued or running, for a task that is not terminal yet.
   [[nodiscard]] task_state live_state(std::uint64_t id) const;
 
@@ -116,6 +121,7 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
     // spawn: the program must attach to the pool before this instant.
     std::optional<std::chrono::steady_clock::time_point> attach_deadline;
     bool attach_timed_out = false;
+    std::shared_ptr<fork_server> server;  // process mode: the server that knows this worker
     std::thread thread;        // thread mode
     std::atomic<int> thread_exit_code{0};
   };
@@ -162,9 +168,14 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   options opts_;
   segment seg_;
   segment_header* hdr_ = nullptr;
+  std::unique_ptr<shared_state_arena> arena_;
   int wake_fd_ = -1;
   nlohmann::json init_args_;  // the initializer's positional arguments
-  std::unique_ptr<fork_server> server_;  // start_method::fork_server
+  /// Process mode: the fork server (start_method::fork_server: it forks the
+  /// workers) or guardian (fork, spawn: it kills the workers' process groups if
+  /// the supervisor dies). Replaced when it dies; each worker keeps the one
+  /// that knows it (slot.server), for its exit status.
+  std::shared_ptr<fork_server> server_;
 
   mutable std::mutex m_;
   std::condition_variable cv_;  // join/terminate waiters; callback queue

@@ -44,11 +44,11 @@ void signal_worker(pid_t pid, int sig) noexcept;
 started_worker fork_worker(worker_config config);
 
 /// Starts a fresh worker program with Boost.Process: `executable` (this program
-/// when empty) with the worker flag, the segment on descriptor 3 and the wake
-/// eventfd on 4, PROCPOOL_WORKER set. Throws procpool::error(spawn_failed)
+/// when empty) with the worker flag, the segment on descriptor 3, the wake
+/// eventfd on 4 and the shared-state arena on 5, PROCPOOL_WORKER set. Throws procpool::error(spawn_failed)
 /// naming the program and the reason (missing, not executable...).
 started_worker spawn_worker(const worker_config& config, const std::string& executable,
-                            int segment_fd);
+                            int segment_fd, int shared_state_fd);
 
 /// The fork server: a single-threaded process forked when the pool is created,
 /// before the pool starts any thread. It forks every worker on request (so no
@@ -62,6 +62,14 @@ class fork_server {
   ~fork_server();
   fork_server(const fork_server&) = delete;
   fork_server& operator=(const fork_server&) = delete;
+
+  /// Guardian duty (fork and spawn start methods): `pid` is a worker the pool
+  /// started itself; if the supervisor dies the server kills its process group.
+  void watch(pid_t pid) noexcept;
+  /// The pool reaped `pid`: forget it.
+  void unwatch(pid_t pid) noexcept;
+  /// The server is gone (killed, or its socket failed).
+  [[nodiscard]] bool dead() const noexcept { return dead_; }
 
   /// A new worker in row `index`. Blocks for the server's reply (a fork).
   /// Throws procpool::error(spawn_failed) if the fork failed or the server is gone.

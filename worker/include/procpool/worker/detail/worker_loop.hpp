@@ -11,6 +11,8 @@
 
 namespace procpool::detail {
 
+class shared_state_arena;
+
 /// Exit code of a worker whose initializer failed (the reason is in its row).
 inline constexpr int exit_start_failed = 70;
 /// Exit code of a worker that found the queue lock unrecoverable.
@@ -26,6 +28,9 @@ struct worker_config {
   std::size_t max_tasks = 0;        ///< exit after this many tasks (0: never)
   std::size_t memory_limit = 0;     ///< RLIMIT_AS of a worker process (0: none)
   std::size_t cpu_seconds = 0;      ///< RLIMIT_CPU of a worker process (0: none)
+  /// The pool's shared-state arena (task_context::array/dict/...); valid in the
+  /// worker: inherited mapping (fork), the same object (thread), or attached (spawn).
+  shared_state_arena* shared_state = nullptr;
 };
 
 /// Runs initializer, then claims -> runs -> publishes until the queue is
