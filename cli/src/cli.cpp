@@ -1,0 +1,229 @@
+// The command line: parses arguments into run_options / procpool::options and
+// hands over to run() or lists the tasks. Everything else lives behind the
+// public pool API (run.cpp) and the built-in tasks (builtins.cpp).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <procpool/cli.hpp>
+#include <procpool/supervisor/options.hpp>
+#include <string>
+
+#include "builtins.hpp"
+#include "input.hpp"
+#include "run.hpp"
+#include "text.hpp"
+
+#ifndef PROCPOOL_CLI_VERSION
+#define PROCPOOL_CLI_VERSION "unknown"
+#endif
+
+namespace procpool::cli {
+namespace {
+
+constexpr int max_workers = 4096;  // procpool::options::workers' upper bound
+
+constexpr const char* exit_codes_text =
+    "Exit codes: 0 every task ended done; 1 some line did not (failed, crashed, timed_out,\n"
+    "cancelled, rejected) or the output could not be written; 2 usage error; 130/143\n"
+    "interrupted by SIGINT/SIGTERM; 141 standard output closed by its reader.\n"
+    "Formats and details: docs/cli.md";
+
+/// The default worker count: PROCPOOL_WORKERS when set (clamped to 1..4096),
+/// else one per CPU.
+int default_workers() {
+  if (const char* env = std::getenv("PROCPOOL_WORKERS"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0') {
+      return static_cast<int>(std::clamp<long>(v, 1, max_workers));
+    }
+    std::fprintf(stderr, "procpool: ignoring PROCPOOL_WORKERS='%s' (not a number)\n", env);
+  }
+  return std::clamp(procpool::default_worker_count(), 1, max_workers);
+}
+
+int list_tasks(bool as_json) {
+  const auto tasks = detail::list_tasks();
+  std::string out;
+  if (as_json) {
+    out.push_back('[');
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      const auto& t = tasks[i];
+      if (i != 0) out.push_back(',');
+      out.append("{\"name\":");
+      detail::append_json_string(out, t.name);
+      out.append(",\"args\":");
+      detail::append_json_string(out, t.args);
+      out.append(",\"arity\":");
+      detail::append_int(out, static_cast<std::int64_t>(t.arity));
+      out.append(",\"builtin\":");
+      out.append(t.builtin ? "true" : "false");
+      out.append(",\"description\":");
+      detail::append_json_string(out, t.description);
+      out.push_back('}');
+    }
+    out.append("]\n");
+  } else {
+    std::size_t name_w = 4;
+    std::size_t args_w = 9;
+    for (const auto& t : tasks) {
+      name_w = std::max(name_w, t.name.size());
+      args_w = std::max(args_w, t.args.size());
+    }
+    auto row = [&](const std::string& a, const std::string& b, const std::string& c) {
+      out.append(a).append(name_w + 2 - a.size(), ' ');
+      out.append(b).append(args_w + 2 - b.size(), ' ');
+      out.append(c).push_back('\n');
+    };
+    row("TASK", "ARGUMENTS", "DESCRIPTION");
+    for (const auto& t : tasks) row(t.name, t.args, t.description);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main_impl(int argc, char** argv) {
+  detail::register_builtin_tasks();
+
+  CLI::App app{
+      "procpool: run batches of tasks from JSON Lines over a pool of worker processes "
+      "or threads",
+      "procpool"};
+  app.set_version_flag("--version", std::string("procpool ") + PROCPOOL_CLI_VERSION);
+  app.require_subcommand(1);
+  app.footer(exit_codes_text);
+
+  // ---- run ----
+  detail::run_options o;
+  o.workers = default_workers();
+  std::string mode = "process";
+  std::string halt;
+  bool progress = false;
+  bool no_progress = false;
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run the tasks of a JSON Lines file (or standard input), one result line per input line.\n"
+      "Input line: {\"tag\": \"a1\", \"task\": \"exec\", \"args\": [\"gzip\", \"x.log\"], "
+      "\"timeout\": 30, \"retries\": 1}");
+  run->footer(exit_codes_text);
+  // A repeated option takes its last value (`-j 2 ... -j 4` is -j 4), as in GNU tools.
+  run->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  run->add_option("file", o.input, "Task file, JSON Lines ('-' or nothing: standard input)")
+      ->type_name("FILE");
+  run->add_option("--mode", mode, "Where tasks run: process (forked workers) or thread")
+      ->check(CLI::IsMember({"process", "thread"}))
+      ->type_name("MODE")
+      ->capture_default_str();
+  run->add_option("-j,--workers", o.workers,
+                  "Worker cap (default: PROCPOOL_WORKERS or one per CPU; above 4096 is clamped)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N")
+      ->capture_default_str();
+  run->add_option("--max-queue", o.max_queue, "Tasks queued ahead of the workers (1 to 16777216)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U))
+      ->type_name("N")
+      ->capture_default_str();
+  run->add_option("--timeout", o.timeout_seconds,
+                  "Time limit of each task in seconds, fractions allowed (0: none); a line's "
+                  "\"timeout\" overrides it")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 ||
+                v > detail::max_timeout_seconds) {
+              return "must be a number of seconds from 0 (no limit) to 1e7";
+            }
+            return {};
+          },
+          "SECONDS", "seconds"));
+  run->add_option("--retries", o.retries,
+                  "Extra attempts for a task that fails, crashes or times out; a line's "
+                  "\"retries\" overrides it")
+      ->check(CLI::Range(0, detail::max_retries))
+      ->type_name("N");
+  run->add_option("--max-tasks-per-worker", o.max_tasks_per_worker,
+                  "Replace a worker after this many tasks (0: never)")
+      ->type_name("N");
+  CLI::Option* output =
+      run->add_option("-o,--output", o.output, "Write the result lines to FILE (default: stdout)")
+          ->type_name("FILE");
+  run->add_option("--joblog", o.joblog,
+                  "Write a GNU parallel style joblog (tab-separated: Seq Host Starttime JobRuntime "
+                  "Send Receive Exitval Signal Command)")
+      ->type_name("FILE");
+  run->add_flag("--resume", o.resume,
+                "Skip the tags already done in --output and append the other results to it")
+      ->needs(output);
+  run->add_flag("-k,--keep-order", o.keep_order,
+                "Write results in input order (default: as they finish)");
+  run->add_flag("--halt-on-error", halt,
+                "After the first line that does not end done: stop reading and drain, or with "
+                "=now terminate the running tasks")
+      ->option_text("[=now]");
+  CLI::Option* progress_opt = run->add_flag(
+      "--progress", progress,
+      "Show done/total, rate, ETA and failures on stderr (default: when stderr is a terminal)");
+  run->add_flag("--no-progress", no_progress, "Never show progress")->excludes(progress_opt);
+  CLI::Option* quiet = run->add_flag("-q,--quiet", o.quiet, "No progress and no summary on stderr");
+  quiet->excludes(progress_opt);
+  run->add_option("--max-line-bytes", o.max_line_bytes,
+                  "Reject input lines longer than this (1 to 1073741824)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30U))
+      ->type_name("N")
+      ->capture_default_str();
+
+  // ---- tasks ----
+  bool tasks_json = false;
+  CLI::App* tasks =
+      app.add_subcommand("tasks", "List the tasks this program can run, with their arguments");
+  tasks->add_flag("--json", tasks_json, "As one JSON array");
+
+  try {
+    app.parse(argc, argv);
+    if (!halt.empty() && halt != "true" && halt != "soon" && halt != "now") {
+      throw CLI::ValidationError("--halt-on-error",
+                                 "takes no value, =soon or =now (got '" + halt + "')");
+    }
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help, the version, or the error
+    return rc == 0 ? 0 : detail::exit_usage;
+  }
+
+  if (tasks->parsed()) return list_tasks(tasks_json);
+
+  o.mode = mode == "thread" ? procpool::mode::thread : procpool::mode::process;
+  if (o.workers > max_workers) {
+    std::fprintf(stderr, "procpool: -j %d is more than %d; using %d\n", o.workers, max_workers,
+                 max_workers);
+    o.workers = max_workers;
+  }
+  if (halt.empty()) {
+    o.halt = detail::halt_policy::off;
+  } else {
+    o.halt = halt == "now" ? detail::halt_policy::now : detail::halt_policy::soon;
+  }
+  o.progress = progress ? 1 : (no_progress ? 0 : -1);
+  return detail::run(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) noexcept {
+  try {
+    return main_impl(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "procpool: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "procpool: unexpected error\n");
+  }
+  return detail::exit_not_all_done;
+}
+
+}  // namespace procpool::cli

@@ -1,0 +1,79 @@
+// Running a program without a shell, for the built-in `exec` task.
+//
+// The child gets /dev/null as stdin and pipes as stdout and stderr (up to
+// `max_output` bytes of each are kept; the rest is read and dropped, so the
+// child never blocks on a full pipe). It is started with vfork + execve of the
+// program found on PATH (execvp rules, resolved before the fork), SIGPIPE
+// restored to its default and an empty signal mask, and PR_SET_PDEATHSIG
+// (SIGKILL) so it dies with the thread that started it.
+//
+// Process groups: in a forked worker (process mode) the child stays in the
+// worker's process group, so the pool's group kill on a time limit or
+// terminate() reaches it and its own children. In thread mode it gets a group
+// of its own (a Ctrl-C at the terminal reaches only the command line process,
+// which then drains), and that group is killed when the task is asked to stop.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <procpool/worker/task.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace procpool::cli {
+
+/// What `exec` throws when the command exits non-zero or is killed by a
+/// signal. what() starts with "exited with code N" or "killed by signal N"; the
+/// command line turns that into the result's exit_code or signal.
+class command_failed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What `exec` throws when the program cannot be started (not found, not
+/// executable...).
+class command_not_started : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What a built-in task throws when the pool asked it to stop (terminate(), or a
+/// time limit in thread mode) and it gave up.
+class task_stopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+struct command_outcome {
+  std::optional<int> exit_code;  ///< when the command exited
+  std::optional<int> signal;     ///< when a signal killed it
+  std::string out;               ///< first max_output bytes of stdout (raw bytes)
+  std::string err;               ///< first max_output bytes of stderr (raw bytes)
+  bool truncated = false;        ///< some output was dropped
+};
+
+inline constexpr std::size_t default_max_output = std::size_t{64} << 10U;
+
+/// Runs `argv` (argv[0] is looked up on PATH unless it contains '/') and waits
+/// for it. Blocks. `ctx` may be null; otherwise the command is stopped (SIGTERM,
+/// then SIGKILL after `stop_grace`) once ctx->stop_requested(), and task_stopped
+/// is thrown. Throws command_not_started when the program cannot be run and
+/// std::system_error when the pipes or the fork fail. Thread-safe.
+command_outcome run_command(const std::vector<std::string>& argv, const task_context* ctx,
+                            std::size_t max_output = default_max_output,
+                            std::chrono::milliseconds stop_grace = std::chrono::milliseconds{1000});
+
+/// Records the calling process as the one that runs thread-mode tasks (the
+/// command line process). A command started from any other process (a forked
+/// worker) stays in that worker's process group.
+void note_supervisor_process() noexcept;
+
+/// "exited with code 3" / "killed by signal 9 (SIGKILL)".
+[[nodiscard]] std::string describe_status(const command_outcome& o);
+
+}  // namespace detail
+}  // namespace procpool::cli
