@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds the procpool benchmarks (Release) and runs every family, printing one
+# JSON object per figure on stdout:
+#
+#   {"bench": ..., "mode": ..., "value": <median>, "unit": ..., "runs": N,
+#    "min": ..., "median": ..., "max": ..., <extra keys: workers, items, start,
+#    kind, window, load1 (the 1-minute load average when it was printed)...>}
+#
+#   bench/run.sh                     # full run (several minutes on 2 cores)
+#   bench/run.sh --quick             # every family, fewer items and runs (CI)
+#   bench/run.sh --only latency,map  # some families
+#   bench/run.sh -- --filter p50     # args after -- go to every program
+#
+# Options:
+#   --quick            fewer items and repetitions: well under a minute of runs
+#   --build-dir DIR    build directory (default: build-bench/ in the repository)
+#   --only LIST        comma-separated families: submit, map, latency, scaling,
+#                      startup, memory, payload, shared
+#   --no-build         run what DIR already holds
+#   --werror           build the library with PROCPOOL_WARNINGS_AS_ERRORS=ON too
+#                      (the bench programs always build with -Werror)
+#   -- ARGS...         passed to every program (--runs N, --items N, --filter TEXT)
+#
+# Build output, progress and the load average go to stderr. Exits non-zero if
+# the build fails or any program fails (a wrong result, an exception, a
+# timeout); times are reported, never asserted.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+
+quick=0
+build_dir=""
+only=""
+build=1
+werror=OFF
+prog_args=()
+
+die() { printf 'bench/run.sh: error: %s\n' "$*" >&2; exit 2; }
+log() { printf '==> %s\n' "$*" >&2; }
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --quick) quick=1; shift ;;
+    --build-dir) [[ $# -ge 2 ]] || die "--build-dir needs a value"; build_dir=$2; shift 2 ;;
+    --build-dir=*) build_dir=${1#*=}; shift ;;
+    --only) [[ $# -ge 2 ]] || die "--only needs a value"; only=$2; shift 2 ;;
+    --only=*) only=${1#*=}; shift ;;
+    --no-build) build=0; shift ;;
+    --werror) werror=ON; shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; prog_args=("$@"); break ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+
+build_dir=${build_dir:-$REPO/build-bench}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+if [[ $build -eq 1 ]]; then
+  log "configure $build_dir (Release)"
+  cmake -S "$REPO" -B "$build_dir" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DPROCPOOL_BUILD_BENCH=ON \
+    -DPROCPOOL_BENCH_WERROR=ON \
+    -DPROCPOOL_WARNINGS_AS_ERRORS="$werror" \
+    -DPROCPOOL_BUILD_TESTS=OFF \
+    -DPROCPOOL_BUILD_EXAMPLES=OFF >&2
+  log "build (-j$jobs)"
+  cmake --build "$build_dir" --target procpool_benchmarks -j"$jobs" >&2
+fi
+
+list=$build_dir/bench/families.txt
+[[ -f $list ]] || die "$list not found: build first (without --no-build)"
+mapfile -t families < <(grep -v '^$' "$list")
+if ! printf '%s\n' "${families[@]}" | grep -qx shared; then
+  log "family 8 (shared_dict/shared_array) is not in this build: the pool has no shared-state API (make_dict) yet"
+fi
+if [[ -n $only ]]; then
+  IFS=, read -r -a wanted <<<"$only"
+  for w in "${wanted[@]}"; do
+    printf '%s\n' "${families[@]}" | grep -qx "$w" || die "no family '$w' in this build (have: ${families[*]})"
+  done
+  families=("${wanted[@]}")
+fi
+
+args=()
+limit=1800
+if [[ $quick -eq 1 ]]; then
+  args+=(--quick)
+  limit=120
+fi
+args+=("${prog_args[@]}")
+
+log "load average before: $(cat /proc/loadavg) ($(nproc) CPUs)"
+failed=()
+start=$SECONDS
+for f in "${families[@]}"; do
+  exe=$build_dir/bench/procpool_bench_$f
+  [[ -x $exe ]] || die "$exe not built"
+  t0=$SECONDS
+  log "$f"
+  # stdout (the JSON lines) passes straight through; a hung program is killed.
+  if ! timeout --kill-after=10 "$limit" "$exe" "${args[@]}"; then
+    log "$f FAILED"
+    failed+=("$f")
+  fi
+  log "$f took $((SECONDS - t0)) s"
+done
+log "load average after: $(cat /proc/loadavg); all runs took $((SECONDS - start)) s"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  log "FAILED: ${failed[*]}"
+  exit 1
+fi
