@@ -18,10 +18,11 @@
 // Run: ./01_results_by_tag [--mode thread|process]   (default: thread, like the seed)
 // Exits 0 only if every tag came back `done` with the value its task computed.
 
+#include <procpool/procpool.hpp>
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <procpool/procpool.hpp>
 #include <random>
 #include <string>
 #include <string_view>
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
 
   // 1. A pool of at most 10 workers, like ThreadPoolManager(10). Workers start
   //    lazily: only as many as the work needs.
-  procpool::pool pool(procpool::options{}.with_mode(m).with_workers(10));
+  procpool::pool pool({.mode = m, .workers = 10});
 
   // 2. Put the tasks in, each under a tag of our choosing. submit() returns at
   //    once with a handle; we do not need the handles here because we will ask

@@ -26,10 +26,11 @@
 // Run: ./02_apply_async_callbacks
 // Exits 0 only if Bar saw exactly the values 100..109 and nothing failed.
 
+#include <procpool/procpool.hpp>
+
 #include <chrono>
 #include <iostream>
 #include <mutex>
-#include <procpool/procpool.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -49,7 +50,7 @@ PROCPOOL_TASK(Foo, foo);
 
 int main() {
   // Pool(5): at most five worker processes.
-  procpool::pool pool(procpool::options{}.with_mode(procpool::mode::process).with_workers(5));
+  procpool::pool pool({.mode = procpool::mode::process, .workers = 5});
 
   // What the callbacks saw. Callbacks run on the pool's callback thread while
   // main() keeps going, so anything they share with main() needs a lock.

@@ -24,12 +24,13 @@
 // Exits 0 only if 29 tasks succeeded, the unlucky one failed, and no more than
 // 5 workers were ever started.
 
+#include <procpool/procpool.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
-#include <procpool/procpool.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
   std::cout << "mode: " << (m == procpool::mode::thread ? "thread" : "process") << std::endl;
 
   // ThreadPool(5): a cap of five workers. None is started yet.
-  procpool::pool pool(procpool::options{}.with_mode(m).with_workers(5));
+  procpool::pool pool({.mode = m, .workers = 5});
 
   // The seed's callback(status, result). Called on the pool's callback thread.
   std::mutex mu;

@@ -11,11 +11,12 @@
 // Run: ./04_map_and_apply [--mode thread|process]   (default: process)
 // Exits 0 only if every value and every error is the expected one.
 
+#include <procpool/procpool.hpp>
+
 #include <cstdlib>
 #include <iostream>
 #include <numeric>
 #include <optional>
-#include <procpool/procpool.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Options can also be built with chainable setters.
   procpool::pool pool(procpool::options{}.with_mode(m).with_workers(4));
 
   // 1. apply: submit and wait for the value. The tag stays in the pool's result

@@ -14,15 +14,17 @@
 // Exits 0 iff every task ended `done` with the right count (checked against a
 // sieve computed here); 1 otherwise; 2 on a usage error.
 
+#include <procpool/procpool.hpp>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <procpool/procpool.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,6 +130,8 @@ cli parse(int argc, char** argv) {
   return c;
 }
 
+double round3(double x) { return std::round(x * 1000.0) / 1000.0; }
+
 double ms_between(std::chrono::system_clock::time_point a,
                   std::chrono::system_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -146,18 +150,19 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::int64_t> expected = prime_counts_below(ns);
 
-  procpool::pool pool(procpool::options{}.with_mode(args.mode).with_workers(args.workers));
+  procpool::pool pool({.mode = args.mode, .workers = args.workers});
 
   // Print each result as it arrives: the callbacks run one by one on the pool's
   // callback thread; the mutex keeps a line whole even so.
   std::mutex out_mu;
   auto print = [&](const procpool::result& r) {
     if (!args.print_results) return;
-    nlohmann::json line = {{"tag", r.tag},
-                           {"state", procpool::to_string(r.state)},
-                           {"value", r.value},
-                           {"worker_pid", r.worker_pid},
-                           {"elapsed_ms", ms_between(r.started_at, r.finished_at)}};
+    // ordered_json keeps the keys in the order written here.
+    nlohmann::ordered_json line = {{"tag", r.tag},
+                                   {"state", procpool::to_string(r.state)},
+                                   {"value", r.value},
+                                   {"worker_pid", r.worker_pid},
+                                   {"elapsed_ms", round3(ms_between(r.started_at, r.finished_at))}};
     if (!r.ok()) line["error"] = r.error_type + ": " + r.error_message;
     const std::lock_guard<std::mutex> lock(out_mu);
     std::cout << line.dump() << '\n' << std::flush;
@@ -193,7 +198,7 @@ int main(int argc, char** argv) {
               << '\n';
   }
 
-  const nlohmann::json summary = {
+  const nlohmann::ordered_json summary = {
       {"summary", true},
       {"mode", args.mode == procpool::mode::thread ? "thread" : "process"},
       {"workers", args.workers},
@@ -201,8 +206,8 @@ int main(int argc, char** argv) {
       {"tasks", want.size()},
       {"done", done},
       {"failed", failed},
-      {"wall_s", wall_s},
-      {"tasks_per_s", wall_s > 0 ? static_cast<double>(want.size()) / wall_s : 0.0}};
+      {"wall_s", round3(wall_s)},
+      {"tasks_per_s", round3(wall_s > 0 ? static_cast<double>(want.size()) / wall_s : 0.0)}};
   {
     const std::lock_guard<std::mutex> lock(out_mu);
     std::cout << summary.dump() << std::endl;

@@ -1,5 +1,8 @@
 // One behavioural suite for procpool::pool, run against both backends:
-// PoolTypedTest/thread.* and PoolTypedTest/process.*.
+// gtest names them PoolTypedTest/0.* (thread mode) and PoolTypedTest/1.* (process
+// mode); ctest shows PoolTypedTest.<Case><procpool_test::thread_mode> and
+// <procpool_test::process_mode>. tests/CMakeLists.txt relies on that order
+// (it labels PoolTypedTest/1.* notsan).
 //
 // Rules kept by every case:
 //  - small worker counts; every pool ends with close()+join() or terminate()
@@ -15,7 +18,6 @@
 #include <nlohmann/json.hpp>
 
 #include <dirent.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -374,11 +376,40 @@ TYPED_TEST(PoolTypedTest, Terminate_CancelsQueuedTags) {
   EXPECT_GE(pool.stats().cancelled, 4U);
 }
 
+TYPED_TEST(PoolTypedTest, Terminate_QueuedTagsReportCancelledToOnError) {
+  auto& gate = this->new_fifo("gate");
+  std::atomic<int> done_calls{0};
+  std::atomic<int> error_calls{0};
+  std::atomic<int> cancelled_seen{0};
+  procpool::pool pool(TestFixture::opts(1).with_terminate_grace(scaled(300ms)));
+  const task_handle blocker = pool.submit("gate", "gate", gate.path);
+  ASSERT_TRUE(wait_until([&] { return blocker.state() == task_state::running; }, 10s));
+  std::vector<task_handle> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.push_back(pool.submit(
+        "q" + std::to_string(i), "square", i, [&](const procpool::result&) { done_calls.fetch_add(1); },
+        [&](const procpool::result& r) {
+          error_calls.fetch_add(1);
+          if (r.state == task_state::cancelled) cancelled_seen.fetch_add(1);
+        }));
+  }
+  pool.terminate();
+  for (const auto& q : queued) ASSERT_TRUE(q.wait_for(scaled(5s))) << q.tag();
+  EXPECT_EQ(error_calls.load(), 3) << "ready() implies the callbacks ran";
+  pool.join();
+  EXPECT_EQ(done_calls.load(), 0);
+  EXPECT_EQ(error_calls.load(), 3);
+  EXPECT_EQ(cancelled_seen.load(), 3);
+}
+
 TYPED_TEST(PoolTypedTest, LazyStart_OneShortTaskStartsOneWorker) {
   procpool::pool pool(TestFixture::opts(5));
   EXPECT_EQ(pool.stats().workers_started, 0U) << "the constructor must start no worker";
   EXPECT_EQ(pool.apply("one", "square", 3), 9);
   EXPECT_EQ(pool.stats().workers_started, 1U);
+  EXPECT_TRUE(wait_until([&] { return pool.stats().workers_idle == 1; }, 5s))
+      << "the worker never reported idle; workers_idle " << pool.stats().workers_idle;
+  EXPECT_EQ(pool.stats().workers_alive, 1U);
   pool.close();
   pool.join();
   EXPECT_EQ(pool.stats().workers_started, 1U);
@@ -557,6 +588,82 @@ TYPED_TEST(PoolTypedTest, ImapUnordered_ReadsInputLazily) {
   pool.join();
 }
 
+TYPED_TEST(PoolTypedTest, Map_Chunked_PreservesOrderAndFailurePosition) {
+  procpool::pool pool(TestFixture::opts(2));
+  std::vector<int> inputs(50);
+  for (int i = 0; i < 50; ++i) inputs[static_cast<std::size_t>(i)] = i;
+  const std::vector<json> out = pool.map("square", inputs, 7);  // the last chunk is short
+  ASSERT_EQ(out.size(), inputs.size());
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i * i) << i;
+
+  std::vector<json> pairs;
+  for (int i = 0; i < 10; ++i) pairs.push_back(json::array({i, i}));
+  const std::vector<json> sums = pool.starmap("add", pairs, 3);
+  ASSERT_EQ(sums.size(), pairs.size());
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(sums[static_cast<std::size_t>(i)], 2 * i) << i;
+
+  try {
+    (void)pool.map("fail_if_negative", std::vector<int>{1, 2, 3, -4, 5, -6}, 4);
+    ADD_FAILURE() << "map with failing inputs did not throw";
+  } catch (const procpool::task_error& e) {
+    EXPECT_EQ(e.tag(), "3") << "the tag is the failing input's position";
+    EXPECT_EQ(e.remote_message(), "negative -4");
+    EXPECT_EQ(e.state(), task_state::failed);
+  }
+  EXPECT_EQ(pool.map("square", std::vector<int>{3}, 100), (std::vector<json>{9}))
+      << "a chunk larger than the input";
+  pool.close();
+  pool.join();
+}
+
+TYPED_TEST(PoolTypedTest, Map_MoreInputsThanQueue_Completes) {
+  procpool::pool pool(TestFixture::opts(2).with_max_queue(4));
+  std::vector<int> inputs(50);
+  for (int i = 0; i < 50; ++i) inputs[static_cast<std::size_t>(i)] = i;
+  const std::vector<json> out = pool.map("square", inputs);
+  ASSERT_EQ(out.size(), inputs.size());
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i * i);
+  pool.close();
+  pool.join();
+}
+
+TYPED_TEST(PoolTypedTest, Map_BadInput_RefusesWholeCall) {
+  procpool::pool pool(TestFixture::opts(2));
+  const std::string what = expect_errc(
+      [&] { (void)pool.map("square", std::vector<json>{1, "x", 3}); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(what, "square")) << what;
+  expect_errc([&] { (void)pool.map("no_such_task", std::vector<int>{1}); }, errc::unknown_task);
+  expect_errc([&] { (void)pool.starmap("add", std::vector<json>{json::array({1, 2}), 3}); },
+              errc::bad_arguments);
+  EXPECT_EQ(pool.stats().submitted, 0U) << "a refused map must accept nothing";
+  EXPECT_EQ(pool.map("square", std::vector<int>{2, 3}), (std::vector<json>{4, 9}));
+  pool.close();
+  pool.join();
+}
+
+TYPED_TEST(PoolTypedTest, ImapUnordered_FailedInputs_YieldedOnceWithTheirState) {
+  procpool::pool pool(TestFixture::opts(2));
+  const std::vector<int> inputs{1, -2, 3, -4};
+  std::map<std::string, procpool::result> seen;
+  {
+    auto it = pool.imap_unordered("fail_if_negative", inputs.begin(), inputs.end());
+    for (std::size_t guard = 0; guard <= inputs.size() + 1; ++guard) {
+      std::optional<procpool::result> r = it.next();
+      if (!r) break;
+      EXPECT_TRUE(seen.emplace(r->tag, *r).second) << "tag " << r->tag << " yielded twice";
+    }
+  }
+  ASSERT_EQ(seen.size(), 4U);
+  EXPECT_TRUE(seen.at("0").ok());
+  EXPECT_EQ(seen.at("0").value, 1);
+  EXPECT_EQ(seen.at("1").state, task_state::failed);
+  EXPECT_EQ(seen.at("1").error_message, "negative -2");
+  EXPECT_TRUE(seen.at("2").ok());
+  EXPECT_EQ(seen.at("3").state, task_state::failed);
+  pool.close();
+  pool.join();
+}
+
 TYPED_TEST(PoolTypedTest, Exception_CarriesTypeAndMessage) {
   procpool::pool pool(TestFixture::opts(2));
   const task_handle bad = pool.submit("bad", "throw_runtime", "boom 42");
@@ -592,6 +699,69 @@ TYPED_TEST(PoolTypedTest, Exception_CarriesTypeAndMessage) {
   EXPECT_TRUE(ends_done(sibling, 25));
   pool.close();
   pool.join();
+}
+
+TYPED_TEST(PoolTypedTest, Waits_BlockUntilTagsAreTerminal) {
+  auto& gate = this->new_fifo("gate");
+  procpool::pool pool(TestFixture::opts(2));
+  const task_handle blocker = pool.submit("gate", "gate", gate.path);
+  for (int i = 0; i < 3; ++i) (void)pool.submit("s" + std::to_string(i), "square", i);
+  auto all = std::async(std::launch::async, [&] { return pool.results(); });
+  auto one = std::async(std::launch::async, [&] { return pool.result("gate"); });
+  // Declared after the futures, so it runs first when the test ends early: the
+  // futures' destructors wait for results() and result().
+  procpool_test::scope_exit release([&] { procpool_test::open_gate(gate.fd); });
+
+  // Bounded waits that must time out while the gate is closed.
+  EXPECT_FALSE(blocker.wait_for(scaled(50ms)));
+  EXPECT_FALSE(blocker.ready());
+  EXPECT_EQ(all.wait_for(scaled(100ms)), std::future_status::timeout)
+      << "results() returned while a tag was still running";
+  EXPECT_EQ(one.wait_for(std::chrono::milliseconds{0}), std::future_status::timeout)
+      << "result(tag) returned while the tag was still running";
+
+  release.release();
+  procpool_test::open_gate(gate.fd);
+  ASSERT_EQ(all.wait_for(scaled(10s)), std::future_status::ready);
+  ASSERT_EQ(one.wait_for(scaled(10s)), std::future_status::ready);
+  const auto every = all.get();
+  EXPECT_EQ(every.size(), 4U);
+  for (const auto& [tag, r] : every) EXPECT_EQ(r.state, task_state::done) << tag;
+  EXPECT_EQ(one.get().value, static_cast<int>('g'));
+  pool.close();
+  pool.join();
+}
+
+TYPED_TEST(PoolTypedTest, Submit_ConcurrentSubmitters_EveryTagAccounted) {
+  constexpr int threads = 4;
+  constexpr int per_thread = 50;
+  procpool::pool pool(TestFixture::opts(2).with_max_queue(8));
+  std::atomic<int> refusals{0};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < threads; ++t) {
+    submitters.emplace_back([&pool, &refusals, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        try {
+          (void)pool.submit("w" + std::to_string(t) + "-" + std::to_string(i), "square", i);
+        } catch (...) {
+          refusals.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& th : submitters) th.join();
+  EXPECT_EQ(refusals.load(), 0);
+  const auto all = pool.results();
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(threads * per_thread));
+  for (const auto& [tag, r] : all) {
+    EXPECT_EQ(r.state, task_state::done) << tag;
+    const int i = std::stoi(tag.substr(tag.find('-') + 1));
+    EXPECT_EQ(r.value, i * i) << tag;
+  }
+  pool.close();
+  pool.join();
+  EXPECT_EQ(pool.stats().submitted, static_cast<std::size_t>(threads * per_thread));
+  EXPECT_EQ(pool.stats().done, static_cast<std::size_t>(threads * per_thread));
 }
 
 TYPED_TEST(PoolTypedTest, Join_BeforeClose_ThrowsNotClosed) {
@@ -891,6 +1061,30 @@ TYPED_TEST(PoolTypedTest, Callback_MaySubmitFollowUpTask) {
   pool.join();
 }
 
+TYPED_TEST(PoolTypedTest, Callback_JoinFromCallback_RefusedWithoutDeadlock) {
+  auto& gate = this->new_fifo("gate");
+  std::promise<int> outcome;  // the errc join() threw, 0 if it returned
+  auto outcome_future = outcome.get_future();
+  procpool::pool pool(TestFixture::opts(1));
+  const task_handle h = pool.submit("g", "gate", gate.path, [&](const procpool::result&) {
+    try {
+      pool.join();
+      outcome.set_value(0);
+    } catch (const procpool::error& e) {
+      outcome.set_value(static_cast<int>(e.code_value()));
+    } catch (...) {
+      outcome.set_value(-1);
+    }
+  });
+  pool.close();  // join() is now allowed, except from the callback thread
+  procpool_test::open_gate(gate.fd);
+  ASSERT_EQ(outcome_future.wait_for(scaled(10s)), std::future_status::ready)
+      << "join() inside a callback blocked";
+  EXPECT_EQ(outcome_future.get(), static_cast<int>(errc::invalid_argument));
+  pool.join();
+  EXPECT_TRUE(ends_done(h, static_cast<int>('g'), 1s));
+}
+
 TYPED_TEST(PoolTypedTest, Callback_Throws_CountedAndPoolKeepsServing) {
   procpool::pool pool(TestFixture::opts(1));
   const task_handle h = pool.submit("t", "square", 2, [](const procpool::result&) {
@@ -938,6 +1132,23 @@ TYPED_TEST(PoolTypedTest, Initializer_RunsOncePerWorker) {
               started)
         << "thread workers: one initializer run per worker thread";
   }
+}
+
+TYPED_TEST(PoolTypedTest, Initializer_Throws_PoolFailsWithSpawnFailed) {
+  procpool::options o = TestFixture::opts(1).with_initializer("throw_runtime", "init boom");
+  o.max_start_failures = 1;  // the second start failure fails the pool
+  procpool::pool pool(o);
+  const task_handle h = pool.submit("t", "square", 2);
+  ASSERT_TRUE(ends_in(h, task_state::cancelled, 15s))
+      << "a queued tag of a failed pool ends cancelled";
+  const std::string what =
+      expect_errc([&] { (void)pool.submit("t2", "square", 2); }, errc::spawn_failed);
+  EXPECT_TRUE(contains(what, "init boom")) << "the underlying error: " << what;
+  const procpool::pool_stats s = pool.stats();
+  EXPECT_EQ(s.start_failures, 2U);
+  EXPECT_LE(s.workers_started, 2U) << "no fork storm";
+  pool.close();
+  pool.join();
 }
 
 TYPED_TEST(PoolTypedTest, MaxTasksPerWorker_RecyclesWorkers) {
