@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds procpool (Release, in build-demo/) and runs the demo batch: ~40
-# CPU-bound tagged tasks over a process pool, one JSON line per result and a
-# summary line at the end.
+# The README's main job: a demo batch through the `procpool` command.
 #
-#   ./scripts/demo.sh                      # process mode, one worker per CPU
-#   ./scripts/demo.sh --mode thread -j 4   # arguments go to examples/demo_batch
-#   ./scripts/demo.sh --no-deps ...        # skip scripts/install-deps.sh
+#   ./scripts/demo.sh                    # process mode, one worker per core
+#   ./scripts/demo.sh --mode thread -j 2 # any `procpool run` option
+#   ./scripts/demo.sh --no-deps ...      # skip scripts/install-deps.sh
 #
-# Works on a fresh Debian 12 machine as root or with sudo. Exits with the demo's
-# status: 0 when every task ended `done` with the right value.
+# Installs the dependencies (Debian 12, as root or with sudo), builds the
+# `procpool` command (Release, in build-demo/ or $PROCPOOL_DEMO_BUILD_DIR),
+# writes a batch of 40 CPU-bound `primes` tasks and 6 `exec` tasks as JSON
+# Lines, and runs it with a progress line and a summary on stderr. Results go
+# to build-demo/demo-results.jsonl; the first lines are shown. Exits with the
+# command's exit code (0: every task done).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,10 +32,31 @@ fi
 
 log "configure $BUILD_DIR (Release)"
 cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-  -DPROCPOOL_BUILD_TESTS=OFF -DPROCPOOL_BUILD_EXAMPLES=ON -DPROCPOOL_SANITIZER= >/dev/null
+  -DPROCPOOL_BUILD_TESTS=OFF -DPROCPOOL_BUILD_EXAMPLES=OFF -DPROCPOOL_SANITIZER= >/dev/null
 
-log "build demo_batch"
-cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target demo_batch
+log "build the procpool command"
+cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target procpool
 
-log "run: examples/demo_batch $*"
-exec "$BUILD_DIR/examples/demo_batch" "$@"
+batch=$BUILD_DIR/demo.jsonl
+results=$BUILD_DIR/demo-results.jsonl
+{
+  for i in $(seq 1 40); do
+    printf '{"tag":"primes-%02d","task":"primes","args":%d}\n' "$i" $((200000 + i * 20000))
+  done
+  printf '{"tag":"uname","task":"exec","args":["uname","-sr"]}\n'
+  printf '{"tag":"date","task":"exec","args":["date","-u","+%%Y-%%m-%%dT%%H:%%M:%%SZ"]}\n'
+  printf '{"tag":"literal","task":"exec","args":["printf","%%s","; touch /tmp/not-run $(id)"]}\n'
+  printf '{"tag":"sha256-batch","task":"sha256","args":"%s"}\n' "$batch"
+  printf '{"tag":"sleep","task":"sleep","args":200}\n'
+  printf '{"tag":"echo","task":"echo","args":{"hello":"procpool"}}\n'
+} > "$batch"
+
+log "procpool run --progress $* $batch > $results"
+set +e
+"$BUILD_DIR/cli/procpool" run --progress "$@" --output "$results" "$batch"
+rc=$?
+set -e
+log "first results ($results):"
+head -n 5 "$results" >&2
+grep -E '"tag":"(uname|literal)"' "$results" >&2 || true
+exit $rc

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <utility>
 
 namespace procpool::detail {
@@ -357,7 +358,10 @@ std::vector<nlohmann::json> pool_impl::map(std::string_view task, const std::vec
     }
   }
   const std::size_t workers = static_cast<std::size_t>(opts_.workers);
-  if (chunksize == 0) chunksize = std::max<std::size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
+  if (chunksize == 0) {
+    // About four chunks per worker, at most 4096 inputs each (bounded results).
+    chunksize = std::clamp<std::size_t>((inputs.size() + 4 * workers - 1) / (4 * workers), 1, 4096);
+  }
 
   // Encode the chunks; one over max_payload_bytes is split in halves.
   struct chunk {
@@ -389,28 +393,46 @@ std::vector<nlohmann::json> pool_impl::map(std::string_view task, const std::vec
   }
   pos.clear();
 
-  std::vector<task_handle> handles;
-  handles.reserve(chunks.size());
-  for (chunk& c : chunks) {
+  struct in_flight {
+    std::size_t begin, end;
+    task_handle handle;
+  };
+  const auto send = [&](std::size_t b, std::size_t end, std::vector<std::uint8_t> payload) {
     prepared_task p;
-    p.tag = "map[" + std::to_string(c.begin) + ".." + std::to_string(c.end) + ")";
+    p.tag = "map[" + std::to_string(b) + ".." + std::to_string(end) + ")";
     p.task = e->name;
-    p.payload = std::move(c.payload);
+    p.payload = std::move(payload);
     submit_request req;
     req.tag = p.tag;
     req.task = e->name;
     req.keyed = false;
     req.flags = message_batch;
-    req.items = c.end - c.begin;
-    handles.push_back(submit_prepared(std::move(p), std::move(req)));
-  }
+    req.items = end - b;
+    return in_flight{b, end, submit_prepared(std::move(p), std::move(req))};
+  };
+  std::deque<in_flight> pending;
+  for (chunk& c : chunks) pending.push_back(send(c.begin, c.end, std::move(c.payload)));
 
   std::vector<nlohmann::json> values(inputs.size());
   std::optional<procpool::result> first_failure;
   std::size_t first_index = inputs.size();
-  for (std::size_t k = 0; k < chunks.size(); ++k) {
-    procpool::result r = handles[k].result();
-    const std::size_t b = chunks[k].begin;
+  while (!pending.empty()) {
+    in_flight c = std::move(pending.front());
+    pending.pop_front();
+    procpool::result r = c.handle.result();
+    const std::size_t b = c.begin;
+    if (r.state == task_state::failed && r.error_type == "procpool::too_large" && c.end - b > 1) {
+      // The chunk's results together were over max_payload_bytes: halve it.
+      const std::size_t mid = b + (c.end - b) / 2;
+      for (const auto& [lo, hi] : {std::pair{b, mid}, std::pair{mid, c.end}}) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (std::size_t i = lo; i < hi; ++i) {
+          arr.push_back(positional ? inputs[i] : positional_args(*e, inputs[i], where));
+        }
+        pending.push_back(send(lo, hi, encode(arr)));
+      }
+      continue;
+    }
     if (!r.ok()) {  // the whole chunk: crashed, timed out, cancelled
       if (b < first_index) {
         first_index = b;

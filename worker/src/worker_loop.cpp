@@ -92,7 +92,7 @@ task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_
       const std::size_t n = out.value.size();
       out = task_outcome{};
       out.state = task_state::failed;
-      out.error_type = "procpool::error";
+      out.error_type = "procpool::too_large";
       out.error_message = "result of " + std::to_string(n) +
                           " bytes exceeds max_payload_bytes (" +
                           std::to_string(c.header->max_payload) + ")";
