@@ -535,6 +535,7 @@ void pool_impl::complete_locked(const std::shared_ptr<task_record>& rec, procpoo
   }
   if (callbacks) {
     callback_queue_.push_back(rec);
+    cb_cv_.notify_one();
   } else {
     rec->cv.notify_all();
   }
@@ -731,6 +732,7 @@ void pool_impl::shutdown() noexcept {
       stop_threads_ = true;
     }
     cv_.notify_all();
+    cb_cv_.notify_all();
     wake_monitor();
     if (monitor_.joinable()) monitor_.join();
     if (callbacks_.joinable()) callbacks_.join();
@@ -1246,7 +1248,7 @@ void pool_impl::callback_loop() {
   std::unique_lock<std::mutex> lock(m_);
   // Loop state: m_ held except while a callback runs.
   for (;;) {
-    cv_.wait(lock, [&] { return stop_threads_ || !callback_queue_.empty(); });
+    cb_cv_.wait(lock, [&] { return stop_threads_ || !callback_queue_.empty(); });
     if (callback_queue_.empty()) return;  // stop_threads_ and nothing left
     std::shared_ptr<task_record> rec = std::move(callback_queue_.front());
     callback_queue_.pop_front();

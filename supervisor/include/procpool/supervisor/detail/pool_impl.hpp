@@ -178,7 +178,8 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   std::shared_ptr<fork_server> server_;
 
   mutable std::mutex m_;
-  std::condition_variable cv_;  // join/terminate waiters; callback queue
+  std::condition_variable cv_;     // join/terminate/shutdown waiters
+  std::condition_variable cb_cv_;  // the callback thread: work queued, or stop
   pool_phase phase_ = pool_phase::running;  // guarded by m_
   bool joined_ = false;                      // guarded by m_
   bool stop_threads_ = false;                // guarded by m_
