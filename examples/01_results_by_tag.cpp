@@ -20,6 +20,8 @@
 
 #include <procpool/procpool.hpp>
 
+#include "example_util.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -66,36 +68,8 @@ nlohmann::json test_ceng2(const std::string& id, const std::vector<std::string>&
 PROCPOOL_TASK(test_ceng, test_ceng);
 PROCPOOL_TASK(test_ceng2, test_ceng2);
 
-namespace {
-
-bool check(bool ok, const std::string& what) {
-  if (!ok) std::cerr << "CHECK FAILED: " << what << '\n';
-  return ok;
-}
-
-procpool::mode parse_mode(int argc, char** argv, procpool::mode fallback) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    std::string_view v;
-    if (a == "--mode" && i + 1 < argc) {
-      v = argv[++i];
-    } else if (a.starts_with("--mode=")) {
-      v = a.substr(7);
-    } else {
-      continue;
-    }
-    if (v == "thread") return procpool::mode::thread;
-    if (v == "process") return procpool::mode::process;
-    std::cerr << "unknown mode '" << v << "' (thread or process)\n";
-    std::exit(2);
-  }
-  return fallback;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  const procpool::mode m = parse_mode(argc, argv, procpool::mode::thread);
+  const procpool::mode m = example::parse_mode(argc, argv, procpool::mode::thread);
 
   // 1. A pool of at most 10 workers, like ThreadPoolManager(10). Workers start
   //    lazily: only as many as the work needs.
@@ -124,15 +98,15 @@ int main(int argc, char** argv) {
   for (const std::string tag : {"test_ceng999", "test_ceng998", "test_ceng997", "test_ceng996"}) {
     const procpool::result r = pool.result(tag);
     std::cout << tag << " -> " << procpool::to_string(r.state) << ' ' << r.value.dump() << '\n';
-    ok &= check(r.ok(), tag + " is done");
+    ok &= example::check(r.ok(), tag + " is done");
     if (!r.ok()) continue;
     if (tag == "test_ceng999") {
-      ok &= check(r.value == nlohmann::json{{"fdsa2", "fdsaf"}, {"id", "id-999"}, {"d_size", 4}},
+      ok &= example::check(r.value == nlohmann::json{{"fdsa2", "fdsaf"}, {"id", "id-999"}, {"d_size", 4}},
                   tag + " value");
     } else {
-      ok &= check(r.value.is_array() && r.value.size() == 2, tag + " is a pair");
-      ok &= check(r.value.at(0).value("tag", "") == tag, tag + " ran under its own tag");
-      ok &= check(r.value.at(1) == nlohmann::json{"fdsa", "fdsaf"}, tag + " second half");
+      ok &= example::check(r.value.is_array() && r.value.size() == 2, tag + " is a pair");
+      ok &= example::check(r.value.at(0).value("tag", "") == tag, tag + " ran under its own tag");
+      ok &= example::check(r.value.at(1) == nlohmann::json{"fdsa", "fdsaf"}, tag + " second half");
     }
   }
 
@@ -144,8 +118,8 @@ int main(int argc, char** argv) {
     nlohmann::json line = r;  // procpool::result converts to JSON, as the CLI prints it
     std::cout << "  " << tag << ": " << line.dump() << '\n';
   }
-  ok &= check(all.size() == 4, "results() holds 4 tags");
-  for (const auto& [tag, r] : all) ok &= check(r.ok() && r.tag == tag, tag + " in results()");
+  ok &= example::check(all.size() == 4, "results() holds 4 tags");
+  for (const auto& [tag, r] : all) ok &= example::check(r.ok() && r.tag == tag, tag + " in results()");
 
   // 6. join(): wait for the workers to exit. Required after close(), as in Python.
   pool.join();

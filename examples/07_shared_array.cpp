@@ -24,6 +24,8 @@
 
 #include <procpool/procpool.hpp>
 
+#include "example_util.hpp"
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -93,36 +95,8 @@ PROCPOOL_TASK(foo, foo);
 PROCPOOL_TASK(count, count);
 PROCPOOL_TASK(count_racy, count_racy);
 
-namespace {
-
-bool check(bool ok, const std::string& what) {
-  if (!ok) std::cerr << "CHECK FAILED: " << what << '\n';
-  return ok;
-}
-
-procpool::mode parse_mode(int argc, char** argv, procpool::mode fallback) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    std::string_view v;
-    if (a == "--mode" && i + 1 < argc) {
-      v = argv[++i];
-    } else if (a.starts_with("--mode=")) {
-      v = a.substr(7);
-    } else {
-      continue;
-    }
-    if (v == "thread") return procpool::mode::thread;
-    if (v == "process") return procpool::mode::process;
-    std::cerr << "unknown mode '" << v << "' (thread or process)\n";
-    std::exit(2);
-  }
-  return fallback;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  const procpool::mode m = parse_mode(argc, argv, procpool::mode::process);
+  const procpool::mode m = example::parse_mode(argc, argv, procpool::mode::process);
   procpool::pool pool({.mode = m, .workers = 2});
   bool ok = true;
 
@@ -141,7 +115,7 @@ int main(int argc, char** argv) {
 
   // 3. The supervisor sees both writes: 100 101 33 44.
   for (int v : temp) std::cout << v << '\n';
-  ok &= check(temp.to_vector() == std::vector<int>{100, 101, 33, 44}, "temp is 100 101 33 44");
+  ok &= example::check(temp.to_vector() == std::vector<int>{100, 101, 33, 44}, "temp is 100 101 33 44");
 
   // 4. Safe concurrent updates: 8 tasks x 2000 increments of each counter.
   auto counters = pool.make_array<long>("counters", 3);
@@ -149,11 +123,11 @@ int main(int argc, char** argv) {
   constexpr int tasks = 8;
   constexpr int times = 2000;
   const auto done = pool.map("count", std::vector<int>(tasks, times));
-  ok &= check(done.size() == tasks, "every count task ran");
+  ok &= example::check(done.size() == tasks, "every count task ran");
   std::cout << "fetch_add: " << counters.load(0) << ", array lock: " << counters[1]
             << ", rlock: " << counters[2] << " (expected " << tasks * times << " each)\n";
   for (std::size_t c = 0; c < 3; ++c) {
-    ok &= check(counters[c] == tasks * times, numbered("counter ", static_cast<long>(c)) + " is exact");
+    ok &= example::check(counters[c] == tasks * times, numbered("counter ", static_cast<long>(c)) + " is exact");
   }
 
   // 5. And without: the same increments with no lock lose updates whenever two

@@ -24,6 +24,8 @@
 
 #include <procpool/procpool.hpp>
 
+#include "example_util.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -84,36 +86,8 @@ PROCPOOL_TASK(foo, foo);
 PROCPOOL_TASK(count_words, count_words);
 PROCPOOL_TASK(pairs_per_second, pairs_per_second);
 
-namespace {
-
-bool check(bool ok, const std::string& what) {
-  if (!ok) std::cerr << "CHECK FAILED: " << what << '\n';
-  return ok;
-}
-
-procpool::mode parse_mode(int argc, char** argv, procpool::mode fallback) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    std::string_view v;
-    if (a == "--mode" && i + 1 < argc) {
-      v = argv[++i];
-    } else if (a.starts_with("--mode=")) {
-      v = a.substr(7);
-    } else {
-      continue;
-    }
-    if (v == "thread") return procpool::mode::thread;
-    if (v == "process") return procpool::mode::process;
-    std::cerr << "unknown mode '" << v << "' (thread or process)\n";
-    std::exit(2);
-  }
-  return fallback;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  const procpool::mode m = parse_mode(argc, argv, procpool::mode::process);
+  const procpool::mode m = example::parse_mode(argc, argv, procpool::mode::process);
   procpool::pool pool({.mode = m, .workers = 4});
   bool ok = true;
 
@@ -124,17 +98,17 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 2; ++i) {
     const nlohmann::json values = pool.apply(numbered("foo-", i), "foo", i);
     std::cout << "task " << i << " sees dic.values() = " << values.dump() << '\n';
-    ok &= check(values.size() == static_cast<std::size_t>(i + 1), "values() grows by one");
+    ok &= example::check(values.size() == static_cast<std::size_t>(i + 1), "values() grows by one");
   }
   std::cout << "supervisor sees " << dic.snapshot().dump() << '\n';
-  ok &= check(dic.snapshot() == nlohmann::json{{"0", 100}, {"1", 101}}, "dic is {0: 100, 1: 101}");
+  ok &= example::check(dic.snapshot() == nlohmann::json{{"0", 100}, {"1", 101}}, "dic is {0: 100, 1: 101}");
 
   // 3. Concurrent updates of the same keys from 4 workers.
   procpool::shared_dict counts = pool.make_dict("counts", 16);
   const std::vector<std::string> text = {"to", "be", "or", "not", "to", "be"};
   const auto n = pool.map("count_words", std::vector<nlohmann::json>(20, text));
   std::cout << "word counts after " << n.size() << " tasks: " << counts.snapshot().dump() << '\n';
-  ok &= check(counts.get("to", 0) == 40 && counts.get("be", 0) == 40 &&
+  ok &= example::check(counts.get("to", 0) == 40 && counts.get("be", 0) == 40 &&
                   counts.get("or", 0) == 20 && counts.get("not", 0) == 20,
               "counts are exact");
 
@@ -144,10 +118,10 @@ int main(int argc, char** argv) {
   small.set("b", 2);
   try {
     small.set("c", 3);
-    ok &= check(false, "a third key is refused");
+    ok &= example::check(false, "a third key is refused");
   } catch (const procpool::error& e) {
     std::cout << "as expected: " << e.what() << '\n';
-    ok &= check(e.code_value() == procpool::errc::full, "the error is errc::full");
+    ok &= example::check(e.code_value() == procpool::errc::full, "the error is errc::full");
   }
   small.set("a", 10);  // replacing a value in a full dict is fine
 

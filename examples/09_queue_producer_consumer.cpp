@@ -18,6 +18,8 @@
 
 #include <procpool/procpool.hpp>
 
+#include "example_util.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -75,36 +77,8 @@ nlohmann::json consume(procpool::task_context& ctx) {
 PROCPOOL_TASK(produce, produce);
 PROCPOOL_TASK(consume, consume);
 
-namespace {
-
-bool check(bool ok, const std::string& what) {
-  if (!ok) std::cerr << "CHECK FAILED: " << what << '\n';
-  return ok;
-}
-
-procpool::mode parse_mode(int argc, char** argv, procpool::mode fallback) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    std::string_view v;
-    if (a == "--mode" && i + 1 < argc) {
-      v = argv[++i];
-    } else if (a.starts_with("--mode=")) {
-      v = a.substr(7);
-    } else {
-      continue;
-    }
-    if (v == "thread") return procpool::mode::thread;
-    if (v == "process") return procpool::mode::process;
-    std::cerr << "unknown mode '" << v << "' (thread or process)\n";
-    std::exit(2);
-  }
-  return fallback;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  const procpool::mode m = parse_mode(argc, argv, procpool::mode::process);
+  const procpool::mode m = example::parse_mode(argc, argv, procpool::mode::process);
   // Producers and consumers block on each other: they must all run at once, so
   // the pool needs a worker for each.
   procpool::pool pool({.mode = m, .workers = producers + consumers});
@@ -123,10 +97,10 @@ int main(int argc, char** argv) {
 
   // 3. Every producer finished putting; q.join() then waits until every good
   //    put so far was taken *and* marked done by a consumer.
-  for (auto& h : prods) ok &= check(h.get() == goods_per_producer, "a producer put all its goods");
+  for (auto& h : prods) ok &= example::check(h.get() == goods_per_producer, "a producer put all its goods");
   q.join();
   std::cout << "q.join() returned: every good was processed; qsize() = " << q.qsize() << '\n';
-  ok &= check(q.empty() && q.unfinished_tasks() == 0, "nothing left in the queue");
+  ok &= example::check(q.empty() && q.unfinished_tasks() == 0, "nothing left in the queue");
 
   // 4. One sentinel per consumer, as the seed's close() put one StopEvent per thread.
   for (int c = 0; c < consumers; ++c) q.put(nullptr);
@@ -139,17 +113,17 @@ int main(int argc, char** argv) {
     sum += r.at("sum").get<long>();
   }
   const long expected_sum = producers * (goods_per_producer * (goods_per_producer + 1L) / 2);
-  ok &= check(taken == producers * goods_per_producer, "every good taken once");
-  ok &= check(sum == expected_sum, "no good lost or duplicated");
+  ok &= example::check(taken == producers * goods_per_producer, "every good taken once");
+  ok &= example::check(sum == expected_sum, "no good lost or duplicated");
   q.join();  // the sentinels were marked done too
 
   // 5. The non-blocking forms raise Python's Full / Empty as procpool errors.
   try {
     (void)q.get_nowait();
-    ok &= check(false, "get_nowait on an empty queue throws");
+    ok &= example::check(false, "get_nowait on an empty queue throws");
   } catch (const procpool::error& e) {
     std::cout << "as expected: " << e.what() << '\n';  // errc::timeout, "queue 'goods' empty"
-    ok &= check(e.code_value() == procpool::errc::timeout, "empty is errc::timeout");
+    ok &= example::check(e.code_value() == procpool::errc::timeout, "empty is errc::timeout");
   }
 
   pool.close();
