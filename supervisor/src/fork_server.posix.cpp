@@ -231,6 +231,20 @@ fork_server::~fork_server() {
 
 bool fork_server::read_one(bool block) {
   if (dead_) return false;
+  if (block) {
+    pollfd p{sock_, POLLIN, 0};
+    int n = 0;
+    do {
+      n = ::poll(&p, 1, reply_timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      std::fprintf(stderr, "procpool: the fork server (pid %d) did not answer within %d ms; replacing it\n",
+                   static_cast<int>(pid_), reply_timeout_ms);
+      ::kill(pid_, SIGKILL);
+      dead_ = true;
+      return false;
+    }
+  }
   std::int32_t m[4] = {0, 0, 0, 0};
   iovec iov{m, sizeof m};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};

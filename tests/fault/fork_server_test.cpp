@@ -42,14 +42,28 @@ class ForkServerTest : public FaultTest {
 
     const task_handle a = pool.submit("a", "report_pid_and_hang", fifo.path);
     const task_handle b = pool.submit("b", "report_pid_and_hang", fifo.path);
-    ASSERT_TRUE(read_pid_line(fifo.fd, 30s) && read_pid_line(fifo.fd, 30s));
+    const auto pa = read_pid_line(fifo.fd, 30s);
+    const auto pb = read_pid_line(fifo.fd, 30s);
+    ASSERT_TRUE(pa && pb && pa->size() == 1 && pb->size() == 1) << "tasks did not report pids";
+    const pid_t workers[2] = {pa->front(), pb->front()};
     ASSERT_EQ(::kill(server->pid, SIGKILL), 0);
 
     // The running tags lose their workers (PR_SET_PDEATHSIG of the server).
     // (If one never ends, results() below would block for ever: stop here;
     // the pool's destructor may then hang too, and the watchdog reports it.)
-    ASSERT_TRUE(ends_in(a, task_state::crashed, 10s));
-    ASSERT_TRUE(ends_in(b, task_state::crashed, 10s));
+    const auto worker_states = [&] {
+      std::string out;
+      for (const pid_t w : workers) {
+        const auto st = read_proc_stat(w);
+        out += " worker " + std::to_string(w) + ": " +
+               (st ? std::string("state ") + st->state + ", ppid " + std::to_string(st->ppid)
+                   : std::string("gone"));
+      }
+      return out + "; fork server " + std::to_string(server->pid) +
+             (is_dead(*server) ? " dead" : " alive");
+    };
+    ASSERT_TRUE(ends_in(a, task_state::crashed, 10s)) << worker_states();
+    ASSERT_TRUE(ends_in(b, task_state::crashed, 10s)) << worker_states();
 
     // Later work ends (on a new server) or is refused/cancelled with a reason,
     // but never hangs.

@@ -89,8 +89,12 @@ class fork_server {
     std::uint32_t index;
     int pidfd;  ///< received with a `started` reply (SCM_RIGHTS), else -1
   };
-  /// Reads one message; false once the server is gone.
+  /// Reads one message; false once the server is gone. A blocking read waits
+  /// at most reply_timeout: a server that does not answer by then (one forked
+  /// from a threaded process can hang on a lock it inherited) is killed and
+  /// counts as gone, so the pool's monitor never blocks on it.
   bool read_one(bool block);
+  static constexpr int reply_timeout_ms = 5000;
 
   pid_t pid_ = -1;
   int sock_ = -1;
