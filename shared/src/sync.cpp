@@ -87,53 +87,45 @@ void held_lock::unlock() noexcept {
   if (mutex_ != nullptr) std::exchange(mutex_, nullptr)->release_held();
 }
 
-// ---- lock ---------------------------------------------------------------------
+// ---- lock and rlock ------------------------------------------------------------
 
-lock lock::create(detail::shared_state_arena& arena, std::string_view name) {
+template <class Self, bool Recursive>
+Self detail::basic_lock<Self, Recursive>::create(detail::shared_state_arena& arena, std::string_view name) {
   const char* n = nullptr;
-  lock_state* s = create_lock(arena, name, false, n);
-  return lock(s, n);
+  lock_state* s = create_lock(arena, name, Recursive, n);
+  return Self(s, n);
 }
 
-lock lock::open(detail::shared_state_arena& arena, std::string_view name) {
+template <class Self, bool Recursive>
+Self detail::basic_lock<Self, Recursive>::open(detail::shared_state_arena& arena, std::string_view name) {
   const char* n = nullptr;
-  lock_state* s = open_lock(arena, name, false, n);
-  return lock(s, n);
+  lock_state* s = open_lock(arena, name, Recursive, n);
+  return Self(s, n);
 }
 
-acquire_result lock::acquire(bool block, std::optional<std::chrono::nanoseconds> timeout) {
-  return acquire_user_lock(state_->mutex, block, timeout, "lock", name_);
+template <class Self, bool Recursive>
+acquire_result detail::basic_lock<Self, Recursive>::acquire(bool block,
+                                                    std::optional<std::chrono::nanoseconds> timeout) {
+  return acquire_user_lock(state_->mutex, block, timeout, kind_, name_);
 }
 
-void lock::release() { state_->mutex.release("lock", name_); }
-
-held_lock lock::hold() { return hold_user_lock(state_->mutex, "lock", name_); }
-
-bool lock::held_by_me() const noexcept { return state_->mutex.held_by_caller(); }
-
-// ---- rlock --------------------------------------------------------------------
-
-rlock rlock::create(detail::shared_state_arena& arena, std::string_view name) {
-  const char* n = nullptr;
-  lock_state* s = create_lock(arena, name, true, n);
-  return rlock(s, n);
+template <class Self, bool Recursive>
+void detail::basic_lock<Self, Recursive>::release() {
+  state_->mutex.release(kind_, name_);
 }
 
-rlock rlock::open(detail::shared_state_arena& arena, std::string_view name) {
-  const char* n = nullptr;
-  lock_state* s = open_lock(arena, name, true, n);
-  return rlock(s, n);
+template <class Self, bool Recursive>
+held_lock detail::basic_lock<Self, Recursive>::hold() {
+  return hold_user_lock(state_->mutex, kind_, name_);
 }
 
-acquire_result rlock::acquire(bool block, std::optional<std::chrono::nanoseconds> timeout) {
-  return acquire_user_lock(state_->mutex, block, timeout, "rlock", name_);
+template <class Self, bool Recursive>
+bool detail::basic_lock<Self, Recursive>::held_by_me() const noexcept {
+  return state_->mutex.held_by_caller();
 }
 
-void rlock::release() { state_->mutex.release("rlock", name_); }
-
-held_lock rlock::hold() { return hold_user_lock(state_->mutex, "rlock", name_); }
-
-bool rlock::held_by_me() const noexcept { return state_->mutex.held_by_caller(); }
+template class detail::basic_lock<lock, false>;
+template class detail::basic_lock<rlock, true>;
 
 // ---- event --------------------------------------------------------------------
 // word = (number of raising set() calls << 1) | flag.

@@ -76,28 +76,31 @@ class [[nodiscard]] held_lock {
   bool owner_died_ = false;
 };
 
-/// A mutual-exclusion lock owned by one thread of one process at a time
-/// (Python's multiprocessing.Lock, but owned: only the holder may release it).
-class lock {
+namespace detail {
+
+/// What `lock` and `rlock` share: a robust lock owned by one thread of one
+/// process at a time. `Self` is the derived class (create/open return it).
+template <class Self, bool Recursive>
+class basic_lock {
  public:
   /// Supervisor: creates the lock `name` in `arena`. Throws procpool::error:
   /// invalid_argument (bad or existing name, or called from a worker), full
   /// (arena directory or storage full).
-  static lock create(detail::shared_state_arena& arena, std::string_view name);
+  static Self create(shared_state_arena& arena, std::string_view name);
   /// Anyone: opens the lock `name`. Non-blocking. Throws
-  /// procpool::error(invalid_argument) if there is none or it is not a lock.
-  static lock open(detail::shared_state_arena& arena, std::string_view name);
+  /// procpool::error(invalid_argument) if there is none or it is not this kind of lock.
+  static Self open(shared_state_arena& arena, std::string_view name);
 
   /// Acquires: `block` false tries once; otherwise waits, at most `timeout` if
-  /// given. Returns acquired == false if it gave up. Thread-safe.
-  /// Throws procpool::error(invalid_argument) if this thread already holds it
-  /// (it would deadlock; use rlock for re-entry).
+  /// given. Returns acquired == false if it gave up. Thread-safe. An rlock
+  /// re-acquired by its owner succeeds at once; a lock throws
+  /// procpool::error(invalid_argument) instead (it would deadlock).
   [[nodiscard]] acquire_result acquire(bool block = true,
                                        std::optional<std::chrono::nanoseconds> timeout = {});
   /// acquire(false).
   [[nodiscard]] acquire_result try_acquire() { return acquire(false); }
-  /// Releases. Throws procpool::error(invalid_argument) if the calling thread
-  /// does not hold it.
+  /// Releases (one level, for an rlock). Throws
+  /// procpool::error(invalid_argument) if the calling thread does not hold it.
   void release();
   /// Blocks until acquired; returns the guard that releases it.
   [[nodiscard]] held_lock hold();
@@ -106,36 +109,33 @@ class lock {
 
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
 
+  /// For create/open: a handle on an existing lock state.
+  basic_lock(lock_state* s, const char* name) noexcept : state_(s), name_(name) {}
+
  private:
-  lock(detail::lock_state* s, const char* name) noexcept : state_(s), name_(name) {}
-  detail::lock_state* state_;
+  static constexpr const char* kind_ = Recursive ? "rlock" : "lock";
+  lock_state* state_;
   const char* name_;
+};
+
+}  // namespace detail
+
+/// A mutual-exclusion lock owned by one thread of one process at a time
+/// (Python's multiprocessing.Lock, but owned: only the holder may release it).
+class lock : public detail::basic_lock<lock, false> {
+ public:
+  using basic_lock::basic_lock;
 };
 
 /// A re-entrant lock (Python's RLock): the owning thread may acquire it again;
 /// it is free once released as many times as acquired. Otherwise as `lock`.
-class rlock {
+class rlock : public detail::basic_lock<rlock, true> {
  public:
-  static rlock create(detail::shared_state_arena& arena, std::string_view name);
-  static rlock open(detail::shared_state_arena& arena, std::string_view name);
-
-  /// As lock::acquire; re-acquiring by the owner succeeds at once.
-  [[nodiscard]] acquire_result acquire(bool block = true,
-                                       std::optional<std::chrono::nanoseconds> timeout = {});
-  [[nodiscard]] acquire_result try_acquire() { return acquire(false); }
-  /// Releases one level. Throws procpool::error(invalid_argument) if the
-  /// calling thread does not hold it.
-  void release();
-  [[nodiscard]] held_lock hold();
-  [[nodiscard]] bool held_by_me() const noexcept;
-
-  [[nodiscard]] std::string_view name() const noexcept { return name_; }
-
- private:
-  rlock(detail::lock_state* s, const char* name) noexcept : state_(s), name_(name) {}
-  detail::lock_state* state_;
-  const char* name_;
+  using basic_lock::basic_lock;
 };
+
+extern template class detail::basic_lock<lock, false>;
+extern template class detail::basic_lock<rlock, true>;
 
 /// A flag that processes wait for (Python's Event): initially clear; set()
 /// wakes every waiter; clear() resets it. No lock involved: a process dying in
