@@ -35,14 +35,6 @@ void close_all_but(std::vector<int> keep) noexcept {
   ::close_range(from, ~0U, 0);
 }
 
-void default_signals() noexcept {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; ++s) {
-    if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
-  }
-}
-
 /// Sends one message, with `fd` attached (SCM_RIGHTS) when it is >= 0.
 bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value, std::uint32_t index,
               int fd = -1) noexcept {
@@ -69,33 +61,10 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
   }
 }
 
-[[noreturn]] void worker_child(worker_config cfg, pid_t server, int gate) noexcept {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the server is single-threaded: its death, not a thread's
-  if (::getppid() != server) ::_exit(71);
-  // Wait until the server holds our pidfd: a worker the pool cannot watch
-  // must not take a task.
-  char go = 0;
-  while (::read(gate, &go, 1) < 0 && errno == EINTR) {
-  }
-  if (go != 1) ::_exit(71);
-  ::close(gate);
-  ::setpgid(0, 0);
-  default_signals();
-  close_all_but({cfg.wake_fd, gate});
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  cfg.pid = static_cast<int>(::getpid());
-  apply_resource_limits(cfg);
-  const int code = run_worker(cfg);
-  std::fflush(nullptr);
-  ::_exit(code);
-}
-
 [[noreturn]] void server_main(int sock, const worker_config& base) noexcept {
   // Own process group: a terminal's Ctrl-C goes to the host, not to us.
   ::setpgid(0, 0);
-  default_signals();
+  default_signal_dispositions();
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
@@ -156,7 +125,7 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
     int err = errno;
     if (pid == 0) {
       ::close(gate[1]);
-      worker_child(std::move(cfg), self, gate[0]);
+      become_worker(std::move(cfg), self, gate[0]);
     }
     ::close(gate[0]);
     int pidfd = -1;

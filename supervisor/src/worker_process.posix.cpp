@@ -12,19 +12,27 @@
 #include <cstring>
 
 namespace procpool::detail {
-namespace {
-
-[[noreturn]] void child_main(worker_config config, pid_t parent) noexcept {
-  // Only what must precede the worker loop. The mask was blocked by the parent
-  // around fork, so no handler of the host program runs in this process.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(71);  // the supervisor died during fork
-  ::setpgid(0, 0);
+void default_signal_dispositions() noexcept {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int s = 1; s < NSIG; ++s) {
     if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
   }
+}
+
+[[noreturn]] void become_worker(worker_config config, pid_t parent, int gate) noexcept {
+  // Only what must precede the worker loop. The mask was blocked by the parent
+  // around fork, so no handler of the host program runs in this process.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(71);  // the parent died during fork
+  if (gate >= 0) {
+    char go = 0;
+    while (::read(gate, &go, 1) < 0 && errno == EINTR) {
+    }
+    if (go != 1) ::_exit(71);  // the server could not watch us: run nothing
+  }
+  ::setpgid(0, 0);
+  default_signal_dispositions();
   const int keep = config.wake_fd;
   if (keep > 3) ::close_range(3, static_cast<unsigned>(keep - 1), 0);
   ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0);
@@ -40,8 +48,6 @@ namespace {
   ::_exit(code);
 }
 
-}  // namespace
-
 started_worker fork_worker(worker_config config) {
   std::fflush(nullptr);  // or the child would write the parent's buffered output again
   sigset_t all;
@@ -50,7 +56,7 @@ started_worker fork_worker(worker_config config) {
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid == 0) child_main(std::move(config), parent);
+  if (pid == 0) become_worker(std::move(config), parent);
   const int fork_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {

@@ -36,6 +36,17 @@ struct exit_status {
 /// reached setpgid yet).
 void signal_worker(pid_t pid, int sig) noexcept;
 
+/// In a freshly forked child: becomes a worker and never returns. Arms
+/// PR_SET_PDEATHSIG (and exits if `parent` is already gone), waits for one byte
+/// on `gate` if it is >= 0 (the fork server releases it once it holds the
+/// worker's pidfd), takes its own process group, default signal dispositions,
+/// keeps only descriptors 0-2 and config.wake_fd, an empty signal mask, the
+/// resource limits; runs run_worker(config) and exits with its code.
+[[noreturn]] void become_worker(worker_config config, pid_t parent, int gate = -1) noexcept;
+
+/// Every catchable signal back to its default disposition.
+void default_signal_dispositions() noexcept;
+
 /// Forks a worker running run_worker(config) and exits with its code. The child
 /// arms PR_SET_PDEATHSIG (the calling thread must live as long as the pool),
 /// gets its own process group, default signal dispositions, an empty signal
