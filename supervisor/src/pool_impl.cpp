@@ -36,9 +36,10 @@ row_state get_state(const worker_row& row) noexcept {
   return static_cast<row_state>(row.state.load(std::memory_order_acquire));
 }
 
-/// The positional argument array for `args` (see PROCPOOL_TASK).
-nlohmann::json positional_args(const task_entry& e, const nlohmann::json& args,
-                               const std::string& where) {
+/// The positional argument array for `args` (see PROCPOOL_TASK). `where()`
+/// names the call in an error; it is evaluated only when refusing.
+template <class Where>
+nlohmann::json positional_args(const task_entry& e, const nlohmann::json& args, Where&& where) {
   if (e.arity == 1) {
     nlohmann::json a = nlohmann::json::array();
     a.push_back(args);
@@ -48,7 +49,7 @@ nlohmann::json positional_args(const task_entry& e, const nlohmann::json& args,
     return nlohmann::json::array();
   }
   if (!args.is_array()) {
-    throw error(errc::bad_arguments, where + ": task '" + e.name + "' takes " +
+    throw error(errc::bad_arguments, where() + ": task '" + e.name + "' takes " +
                                          std::to_string(e.arity) +
                                          " arguments: pass them as a JSON array");
   }
@@ -115,7 +116,7 @@ pool_impl::pool_impl(options opts) : opts_(std::move(opts)) {
       throw error(errc::unknown_task, where + ": options::initializer names unknown task '" +
                                           opts_.initializer + "'");
     }
-    init_args_ = positional_args(*e, opts_.initializer_args, where);
+    init_args_ = positional_args(*e, opts_.initializer_args, [&] { return where; });
     try {
       e->check(init_args_);
     } catch (const error& ex) {
@@ -177,46 +178,47 @@ void pool_impl::start() {
 // ---- submission --------------------------------------------------------------
 
 prepared_task pool_impl::prepare(const submit_request& req) const {
-  const std::string where = "pool::submit";
+  // Error texts are built only when refusing: this runs for every submission.
+  const char* const where = "pool::submit";
   if (req.keyed && req.tag.empty()) {
-    throw error(errc::invalid_argument, where + ": empty tag");
+    throw error(errc::invalid_argument, std::string(where) + ": empty tag");
   }
   if (req.tag.size() > max_tag_bytes) {
-    throw error(errc::invalid_argument, where + ": tag of " + std::to_string(req.tag.size()) +
+    throw error(errc::invalid_argument, std::string(where) + ": tag of " + std::to_string(req.tag.size()) +
                                             " bytes (the limit is " + std::to_string(max_tag_bytes) + ")");
   }
   if (req.per_task.timeout && req.per_task.timeout->count() < 0) {
-    throw error(errc::invalid_argument, where + ": tag '" + req.tag + "': negative timeout");
+    throw error(errc::invalid_argument, std::string(where) + ": tag '" + req.tag + "': negative timeout");
   }
   if (req.per_task.retries && *req.per_task.retries < 0) {
-    throw error(errc::invalid_argument, where + ": tag '" + req.tag + "': negative retries");
+    throw error(errc::invalid_argument, std::string(where) + ": tag '" + req.tag + "': negative retries");
   }
   const task_entry* e = find_task(req.task);
   if (e == nullptr) {
-    throw error(errc::unknown_task, where + ": unknown task '" + std::string(req.task) + "' (tag '" +
+    throw error(errc::unknown_task, std::string(where) + ": unknown task '" + std::string(req.task) + "' (tag '" +
                                         req.tag + "')");
   }
   nlohmann::json positional;
   if (req.args_are_positional) {
     if (!req.args.is_array()) {
-      throw error(errc::bad_arguments, where + ": tag '" + req.tag + "': task '" + e->name +
+      throw error(errc::bad_arguments, std::string(where) + ": tag '" + req.tag + "': task '" + e->name +
                                            "' needs an array of positional arguments");
     }
     positional = req.args;
   } else {
-    positional = positional_args(*e, req.args, where + ": tag '" + req.tag + "'");
+    positional = positional_args(*e, req.args, [&] { return std::string(where) + ": tag '" + req.tag + "'"; });
   }
   try {
     e->check(positional);
   } catch (const error& ex) {
-    throw error(errc::bad_arguments, where + ": tag '" + req.tag + "': " + ex.what());
+    throw error(errc::bad_arguments, std::string(where) + ": tag '" + req.tag + "': " + ex.what());
   }
   prepared_task p;
   p.tag = req.tag;
   p.task = e->name;
   p.payload = encode(positional);
   if (p.payload.size() > opts_.max_payload_bytes) {
-    throw error(errc::too_large, where + ": tag '" + req.tag + "': arguments encode to " +
+    throw error(errc::too_large, std::string(where) + ": tag '" + req.tag + "': arguments encode to " +
                                      std::to_string(p.payload.size()) +
                                      " bytes, over options::max_payload_bytes (" +
                                      std::to_string(opts_.max_payload_bytes) + ")");
@@ -346,15 +348,15 @@ std::vector<nlohmann::json> pool_impl::map(std::string_view task, const std::vec
   // Validate every input before accepting any: a bad one refuses the call whole.
   std::vector<nlohmann::json> pos(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const std::string item = where + ": input " + std::to_string(i);
+    const auto item = [&] { return where + ": input " + std::to_string(i); };
     if (positional && !inputs[i].is_array()) {
-      throw error(errc::bad_arguments, item + ": task '" + e->name + "' needs an array of positional arguments");
+      throw error(errc::bad_arguments, item() + ": task '" + e->name + "' needs an array of positional arguments");
     }
     pos[i] = positional ? inputs[i] : positional_args(*e, inputs[i], item);
     try {
       e->check(pos[i]);
     } catch (const error& ex) {
-      throw error(errc::bad_arguments, item + ": " + ex.what());
+      throw error(errc::bad_arguments, item() + ": " + ex.what());
     }
   }
   const std::size_t workers = static_cast<std::size_t>(opts_.workers);
@@ -427,7 +429,7 @@ std::vector<nlohmann::json> pool_impl::map(std::string_view task, const std::vec
       for (const auto& [lo, hi] : {std::pair{b, mid}, std::pair{mid, c.end}}) {
         nlohmann::json arr = nlohmann::json::array();
         for (std::size_t i = lo; i < hi; ++i) {
-          arr.push_back(positional ? inputs[i] : positional_args(*e, inputs[i], where));
+          arr.push_back(positional ? inputs[i] : positional_args(*e, inputs[i], [&] { return where; }));
         }
         pending.push_back(send(lo, hi, encode(arr)));
       }
