@@ -43,6 +43,7 @@ using namespace std::chrono_literals;
 using procpool::task_handle;
 using procpool::task_state;
 using procpool_test::scaled;
+using procpool_test::open_fds;
 using procpool_test::wait_until;
 
 // ---------------------------------------------------------------------------
@@ -176,26 +177,6 @@ inline void kill_if_alive(const proc_id& p) {
   std::ostringstream os;
   for (const auto& p : procs) os << ' ' << p.pid << '(' << p.state << ')';
   return os.str();
-}
-
-/// This process's open descriptors, each with what it points to (the listing's
-/// own descriptor excluded).
-[[nodiscard]] inline std::map<int, std::string> open_fds() {
-  std::map<int, std::string> out;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return out;
-  const int own = ::dirfd(d);
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const int fd = std::atoi(e->d_name);
-    if (fd == own) continue;
-    std::array<char, 512> buf{};
-    const std::string link = "/proc/self/fd/" + std::string(e->d_name);
-    const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size() - 1);
-    out[fd] = n > 0 ? std::string(buf.data(), static_cast<std::size_t>(n)) : "?";
-  }
-  ::closedir(d);
-  return out;
 }
 
 /// Every name under /dev/shm.

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
@@ -128,6 +131,26 @@ class unique_fd {
  private:
   int fd_ = -1;
 };
+
+/// This process's open descriptors, each with what it points to (the listing's
+/// own descriptor excluded).
+[[nodiscard]] inline std::map<int, std::string> open_fds() {
+  std::map<int, std::string> out;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return out;
+  const int own = ::dirfd(d);
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    if (fd == own) continue;
+    std::array<char, 512> buf{};
+    const std::string link = "/proc/self/fd/" + std::string(e->d_name);
+    const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size() - 1);
+    out[fd] = n > 0 ? std::string(buf.data(), static_cast<std::size_t>(n)) : "?";
+  }
+  ::closedir(d);
+  return out;
+}
 
 /// A fresh directory (mkdtemp) removed, with every FIFO made in it, on destruction.
 class temp_dir {

@@ -54,6 +54,7 @@ using procpool::task_handle;
 using procpool::task_state;
 using procpool_test::expect_errc;
 using procpool_test::scaled;
+using procpool_test::open_fds;
 using procpool_test::wait_until;
 using namespace std::chrono_literals;
 
@@ -71,25 +72,6 @@ std::vector<std::string> child_pids() {
     std::ifstream in(task_dir + "/" + e->d_name + "/children");
     std::string pid;
     while (in >> pid) out.push_back(pid);
-  }
-  ::closedir(d);
-  return out;
-}
-
-/// This process's open descriptors, each with what it points to.
-std::map<int, std::string> open_fds() {
-  std::map<int, std::string> out;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return out;
-  const int own = ::dirfd(d);
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const int fd = std::stoi(e->d_name);
-    if (fd == own) continue;
-    std::array<char, 512> buf{};
-    const std::string link = "/proc/self/fd/" + std::string(e->d_name);
-    const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size() - 1);
-    out[fd] = n > 0 ? std::string(buf.data(), static_cast<std::size_t>(n)) : "?";
   }
   ::closedir(d);
   return out;
