@@ -156,6 +156,7 @@ void claim_locked(segment_header* h, std::uint32_t i) noexcept {
   row.claim_attempt.store(mh.attempt, std::memory_order_relaxed);
   row.stop.store(0, std::memory_order_relaxed);  // a stop request is per task
   row.claim_started_ns.store(realtime_ns(), std::memory_order_relaxed);
+  row.claim_mono_ns.store(monotonic_ns(), std::memory_order_relaxed);
   row.claimed.store(mh.task_id, std::memory_order_release);  // the claim
   row.state.store(static_cast<std::uint32_t>(row_state::busy), std::memory_order_release);
   fault_point("claim_before_head");
@@ -317,6 +318,12 @@ void pop_result(segment_header* h, std::uint32_t i, std::uint64_t next_read) noe
 std::uint64_t realtime_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 

@@ -1,4 +1,4 @@
-#include <procpool/supervisor/detail/pool_impl.hpp>
+#include "pool_impl.hpp"
 #include <procpool/supervisor/pool.hpp>
 
 #include <new>

@@ -1,6 +1,6 @@
 #include <procpool/shared/detail/codec.hpp>
-#include <procpool/supervisor/detail/pool_impl.hpp>
-#include <procpool/supervisor/detail/worker_process.hpp>
+#include "pool_impl.hpp"
+#include "backend/worker_process.hpp"
 #include <procpool/worker/detail/worker_loop.hpp>
 #include <procpool/worker/task.hpp>
 #include <procpool/worker/worker_main.hpp>

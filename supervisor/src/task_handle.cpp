@@ -1,5 +1,5 @@
-#include <procpool/supervisor/detail/pool_impl.hpp>
-#include <procpool/supervisor/detail/task_record.hpp>
+#include "pool_impl.hpp"
+#include "front/task_record.hpp"
 #include <procpool/supervisor/task_handle.hpp>
 
 namespace procpool {

@@ -72,6 +72,9 @@ enum message_flags : std::uint32_t {
   /// the task once per element and returns an array of outcomes, each
   /// [0, value] or [1, error type, error message] (pool::map's chunks).
   message_batch = 1U,
+  /// The task has a time limit: the worker wakes the collector when it claims
+  /// it, so the supervisor arms the deadline at once (not at its next wake-up).
+  message_timed = 2U,
 };
 static_assert(std::is_trivially_copyable_v<message_header>);
 
@@ -107,7 +110,8 @@ struct alignas(64) worker_row {
   std::atomic<std::uint32_t> start_error_len{0};
   std::atomic<std::uint32_t> attached{0};  ///< the worker reached run_worker (spawn start timeout)
   std::atomic<std::uint64_t> claimed{0};     ///< task id being run, 0 for none
-  std::atomic<std::uint64_t> claim_started_ns{0};
+  std::atomic<std::uint64_t> claim_started_ns{0};  ///< CLOCK_REALTIME, for result::started_at
+  std::atomic<std::uint64_t> claim_mono_ns{0};     ///< CLOCK_MONOTONIC, for time limits
   std::atomic<std::uint64_t> tasks_done{0};
   std::atomic<std::uint32_t> claim_attempt{0};
   // Result ring positions, each on its own cache line (producer / consumer).
@@ -275,5 +279,8 @@ void pop_result(segment_header* h, std::uint32_t i, std::uint64_t next_read) noe
 
 /// CLOCK_REALTIME in nanoseconds.
 [[nodiscard]] std::uint64_t realtime_ns() noexcept;
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine,
+/// the same one std::chrono::steady_clock reads on Linux.
+[[nodiscard]] std::uint64_t monotonic_ns() noexcept;
 
 }  // namespace procpool::detail

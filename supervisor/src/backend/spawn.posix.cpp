@@ -14,7 +14,7 @@
 #include <boost/process/v2/impl/environment.ipp>
 
 #include <procpool/shared/error.hpp>
-#include <procpool/supervisor/detail/worker_process.hpp>
+#include "backend/worker_process.hpp"
 #include <procpool/worker/worker_main.hpp>
 
 #include <nlohmann/json.hpp>

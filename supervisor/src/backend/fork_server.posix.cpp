@@ -1,5 +1,5 @@
 #include <procpool/shared/error.hpp>
-#include <procpool/supervisor/detail/worker_process.hpp>
+#include "backend/worker_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

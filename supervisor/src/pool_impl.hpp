@@ -14,8 +14,8 @@
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/shared/detail/segment.hpp>
 #include <procpool/shared/detail/shared_state_arena.hpp>
-#include <procpool/supervisor/detail/task_record.hpp>
-#include <procpool/supervisor/detail/worker_process.hpp>
+#include "front/task_record.hpp"
+#include "backend/worker_process.hpp"
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
