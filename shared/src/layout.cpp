@@ -200,17 +200,22 @@ void repair_queue(segment_header* h) noexcept {
       row.claimed.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
     }
   }
-  // `popped` is stored after `head`: recount what the ring really holds.
+  // `popped` is stored after `head`: recount what the ring really holds. Retries
+  // may hold more than max_queue messages, so walk all the way from head to
+  // tail; the walk is bounded by the ring's bytes (every record is nonzero and
+  // never runs past the tail).
   std::uint64_t n = 0;
   std::uint64_t pos = q.head.load(std::memory_order_relaxed);
   const std::uint64_t tail = q.tail.load(std::memory_order_relaxed);
-  while (pos != tail && n <= h->max_queue) {
+  while (pos < tail) {
     const std::uint8_t* rec = record_at(ring_data(h), h->ring_bytes, pos);
     std::uint32_t total = 0;
     std::memcpy(&total, rec, sizeof total);
+    if (total == 0 || pos + total > tail) break;  // only a stray write gets here
     pos += total;
     ++n;
   }
+  // Modular: pushed - popped is exactly n, even if pushed itself lags the tail.
   q.popped.store(q.pushed.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   // Sleepers counted by a dead waiter are harmless (a spare wake); make sure
   // nobody sleeps through the repair.
