@@ -13,7 +13,8 @@
 // touch only derived data (free list, count, tombstones), which repair_dict()
 // rebuilds from the index: mark every referenced slot, sweep the rest into the
 // free list. A rehash fills the inactive index and switches `active` with one
-// store, so dying mid-rehash leaves the old index live.
+// store, so dying mid-rehash leaves the old index live; clear() switches to an
+// emptied inactive index the same way.
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/container_guard.hpp>
 #include <procpool/shared/detail/fault.hpp>
@@ -126,6 +127,11 @@ lookup find_locked(dict_header* h, std::string_view key, std::uint64_t hash, con
   return r;
 }
 
+/// The slot the live bucket `pos` names. Requires: mutex held, the bucket live.
+dict_slot* slot_in_bucket(dict_header* h, std::size_t pos) noexcept {
+  return slot_at(h, slot_of(load_bucket(live_index(h), pos)));
+}
+
 /// A slot no bucket references, or no_slot. Requires: mutex held.
 std::uint32_t alloc_slot_locked(dict_header* h) noexcept {
   if (h->free_head != 0) {
@@ -153,14 +159,27 @@ void write_slot(dict_header* h, std::uint32_t s, std::string_view key, std::uint
   if (!value.empty()) std::memcpy(value_of(slot), value.data(), value.size());
 }
 
+/// The inactive index, emptied. Requires: mutex held.
+std::uint64_t* empty_other_index(dict_header* h) noexcept {
+  std::uint64_t* dst = index_of(h, 1U - h->active);
+  std::memset(dst, 0, static_cast<std::size_t>(h->bucket_count) * sizeof(std::uint64_t));
+  return dst;
+}
+
+/// Makes the inactive index the live one: the single publishing store of a
+/// rehash and of clear(). Requires: mutex held, the inactive index complete.
+void switch_index_locked(dict_header* h) noexcept {
+  ordered();
+  std::atomic_ref<std::uint32_t>(h->active).store(1U - h->active, std::memory_order_relaxed);
+  ordered();
+}
+
 /// Rebuilds the live entries into the other index, then switches to it.
 /// Requires: mutex held.
 void rehash_locked(dict_header* h) noexcept {
-  const std::uint32_t other = 1U - h->active;
-  std::uint64_t* dst = index_of(h, other);
+  std::uint64_t* dst = empty_other_index(h);
   const std::uint64_t* src = live_index(h);
   const std::size_t mask = h->bucket_count - 1U;
-  std::memset(dst, 0, static_cast<std::size_t>(h->bucket_count) * sizeof(std::uint64_t));
   for (std::size_t i = 0; i < h->bucket_count; ++i) {
     const std::uint64_t b = load_bucket(src, i);
     if (!is_live(b)) continue;
@@ -168,9 +187,7 @@ void rehash_locked(dict_header* h) noexcept {
     while (dst[j] != 0) j = (j + 1) & mask;
     dst[j] = b;
   }
-  ordered();
-  std::atomic_ref<std::uint32_t>(h->active).store(other, std::memory_order_relaxed);
-  ordered();
+  switch_index_locked(h);
   h->tombstones = 0;
 }
 
@@ -431,8 +448,7 @@ std::optional<nlohmann::json> shared_dict::get(std::string_view key) const {
     dict_lock g(h_, name_);
     const auto f = detail::find_locked(h_, key, hash, name_);
     if (f.pos == detail::npos) return std::nullopt;
-    detail::dict_slot* s =
-        detail::slot_at(h_, detail::slot_of(detail::load_bucket(detail::live_index(h_), f.pos)));
+    detail::dict_slot* s = detail::slot_in_bucket(h_, f.pos);
     len = s->value_len;
     std::memcpy(buf.data(), detail::value_of(s), len);
   }
@@ -504,8 +520,7 @@ std::optional<nlohmann::json> shared_dict::pop(std::string_view key) {
     dict_lock g(h_, name_);
     const auto f = detail::find_locked(h_, key, hash, name_);
     if (f.pos == detail::npos) return std::nullopt;
-    detail::dict_slot* s =
-        detail::slot_at(h_, detail::slot_of(detail::load_bucket(detail::live_index(h_), f.pos)));
+    detail::dict_slot* s = detail::slot_in_bucket(h_, f.pos);
     len = s->value_len;
     std::memcpy(buf.data(), detail::value_of(s), len);
     detail::erase_at_locked(h_, f.pos);
@@ -526,13 +541,15 @@ std::size_t shared_dict::size() const {
 
 void shared_dict::clear() {
   dict_lock g(h_, name_);
-  std::uint64_t* idx = detail::live_index(h_);
-  // Bucket by bucket (each a single store), so dying half-way leaves a
-  // consistent, partly cleared dict for the repair.
-  for (std::size_t i = 0; i < h_->bucket_count; ++i) {
-    if (detail::load_bucket(idx, i) != 0) detail::store_bucket(idx, i, 0);
-  }
-  detail::ordered();
+  // Not bucket by bucket in the live index: dying half-way would empty buckets
+  // in the middle of probe paths, leaving entries listed but unreachable. An
+  // empty index is built aside and published with one store, as a rehash does:
+  // dying before it leaves every entry, after it none.
+  (void)detail::empty_other_index(h_);
+  detail::fault_point("dict_clear_before_publish");
+  detail::switch_index_locked(h_);
+  detail::fault_point("dict_clear_after_publish");
+  // Derived data (the repair rebuilds it from the now empty index).
   h_->count = 0;
   h_->tombstones = 0;
   h_->free_head = 0;
@@ -589,8 +606,7 @@ bool shared_dict::compare_and_set(std::string_view key,
     if (expected) return false;
   } else {
     if (!expected) return false;
-    detail::dict_slot* s =
-        detail::slot_at(h_, detail::slot_of(detail::load_bucket(detail::live_index(h_), f.pos)));
+    detail::dict_slot* s = detail::slot_in_bucket(h_, f.pos);
     if (s->value_len != want.size() ||
         std::memcmp(detail::value_of(s), want.data(), want.size()) != 0) {
       return false;
@@ -610,8 +626,7 @@ nlohmann::json shared_dict::update_with(
   std::optional<nlohmann::json> old;
   const auto f = detail::find_locked(h_, key, hash, name_);
   if (f.pos != detail::npos) {
-    detail::dict_slot* s =
-        detail::slot_at(h_, detail::slot_of(detail::load_bucket(detail::live_index(h_), f.pos)));
+    detail::dict_slot* s = detail::slot_in_bucket(h_, f.pos);
     old = detail::decode(std::span<const std::uint8_t>(detail::value_of(s), s->value_len));
   }
   // The documented exception to "no JSON work under the lock".

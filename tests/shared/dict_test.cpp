@@ -2,8 +2,11 @@
 // process-only crash cases (DictProcessTest) and a throughput observation.
 #include "shared_state_test_util.hpp"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -316,6 +319,111 @@ TEST_P(DictFaultPointTest, KilledAtFaultPoint_OldOrNewValueNothingLeaks) {
 
 INSTANTIATE_TEST_SUITE_P(Points, DictFaultPointTest,
                          ::testing::Values("dict_before_publish", "dict_after_publish"));
+
+// ---------------------------------------------------------------------------
+// clear(): killed inside the call.
+
+std::map<std::string, json> entries(const shared_dict& d) {
+  std::map<std::string, json> m;
+  for (auto& [k, v] : d.items()) m.emplace(k, std::move(v));
+  return m;
+}
+
+/// Every entry items() lists is found by get(), and once erased it is gone for
+/// good (no second, unreachable copy comes back). Leaves `d` empty.
+void expect_reachable_then_erase_all(shared_dict& d, const std::string& where) {
+  const auto items = d.items();
+  EXPECT_EQ(items.size(), d.size()) << where;
+  for (const auto& [k, v] : items) {
+    EXPECT_EQ(d.get(k), std::optional<json>(v)) << where << ": '" << k << "' listed, not found";
+    (void)d.erase(k);
+    EXPECT_FALSE(d.contains(k)) << where << ": '" << k << "' came back after erase";
+  }
+  EXPECT_TRUE(d.keys().empty()) << where;
+  EXPECT_EQ(d.size(), 0U) << where;
+}
+
+/// Fills `d` with `cap` keys, then erases every seventh (tombstones, displaced
+/// keys on longer probe paths); returns what it holds.
+std::map<std::string, json> fill_with_gaps(shared_dict& d, std::size_t cap) {
+  for (std::size_t i = 0; i < cap; ++i) d.set(procpool_test::key("k", i), static_cast<int>(i));
+  for (std::size_t i = 0; i < cap; i += 7) EXPECT_TRUE(d.erase(procpool_test::key("k", i)));
+  return entries(d);
+}
+
+// A child runs clear() with one page of the dict's storage read-only in its own
+// mapping, so it dies (SIGSEGV, turned into SIGKILL) at its first store into
+// that page: page by page, clear() is cut wherever it writes. Afterwards the
+// dict holds every entry or none, each listed key is reachable, and an erased
+// key stays erased.
+TEST(DictProcessTest, KilledAtEachPageClearWrites_EveryEntryOrNone) {
+  shared_state_arena arena(true, 4U << 20U);
+  // Indexes of four pages each, half full: probe paths cross page boundaries.
+  constexpr std::size_t cap = 1024;
+  auto d = shared_dict::create(arena, "d", cap, 32);
+  const auto obj = arena.find("d", shared_kind::dict);
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto start = reinterpret_cast<std::uintptr_t>(obj.storage);
+  int died = 0;
+  for (std::uintptr_t p = start / page * page; p < start + obj.bytes; p += page) {
+    const std::string where = "page " + std::to_string((p - start / page * page) / page);
+    const auto before = fill_with_gaps(d, cap);
+    procpool_test::worker w(true, [&] {
+      struct sigaction sa {};
+      sa.sa_handler = [](int) { ::raise(SIGKILL); };
+      ::sigaction(SIGSEGV, &sa, nullptr);
+      if (::mprotect(reinterpret_cast<void*>(p), page, PROT_READ) != 0) return 2;
+      d.clear();
+      return 0;
+    });
+    const int st = w.wait();
+    ASSERT_TRUE(st == 0 || st == died_status) << where << ": status " << st;
+    if (st == died_status) ++died;
+    const auto after = entries(d);  // repairs if the child died holding the lock
+    EXPECT_TRUE(after.empty() || (st != 0 && after == before))
+        << where << ": " << after.size() << " of " << before.size() << " entries left";
+    expect_reachable_then_erase_all(d, where);
+    EXPECT_EQ(fill_to_capacity(d, "f"), cap) << where;
+    d.clear();
+  }
+  EXPECT_GT(died, 0) << "no page stopped clear()";
+}
+
+// Death at clear()'s fault points: before its publishing store every entry
+// stays, after it none; either way the dict is consistent and fully usable.
+class DictClearFaultPointTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DictClearFaultPointTest, KilledInsideClear_EveryEntryOrNone) {
+  const std::string point = GetParam();
+  shared_state_arena arena(true, 4U << 20U);
+  constexpr std::size_t cap = 32;
+  auto d = shared_dict::create(arena, "d", cap);
+  // Filled by a child: set() passes a fault point, and the first one reached
+  // reads the fault configuration for good, before the next child could arm it.
+  procpool_test::worker filler(true, [&] { return fill_with_gaps(d, cap).size() == cap - 5 ? 0 : 1; });
+  ASSERT_EQ(filler.wait(), 0);
+  const auto before = entries(d);
+  procpool_test::temp_dir dir;
+  const std::string marker = dir.path() + "/fired";
+  procpool_test::scope_exit cleanup([&] { ::unlink(marker.c_str()); });
+  procpool_test::worker w(true, [&] {
+    ::setenv("PROCPOOL_FAULT_INJECT", (std::string(point).append(":").append(marker)).c_str(), 1);
+    d.clear();
+    return 0;
+  });
+  const int st = w.wait();
+  if (st == 0) GTEST_SKIP() << "fault point not armed (no PROCPOOL_FAULT_INJECTION, or run with other cases)";
+  ASSERT_EQ(st, died_status);
+  const bool cleared = point == "dict_clear_after_publish";
+  const std::map<std::string, json> none;
+  EXPECT_EQ(entries(d), cleared ? none : before);
+  EXPECT_EQ(header_of(arena, "d")->repairs, 1U);
+  expect_reachable_then_erase_all(d, point);
+  EXPECT_EQ(fill_to_capacity(d, "f"), cap);
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, DictClearFaultPointTest,
+                         ::testing::Values("dict_clear_before_publish", "dict_clear_after_publish"));
 
 // SIGKILL at random moments of a busy set/erase loop, 20 times: every time the
 // dict is consistent afterwards (sizes agree, every value is one that was

@@ -87,7 +87,8 @@ class shared_dict {
   [[nodiscard]] bool contains(std::string_view key) const;
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] bool empty() const { return size() == 0; }
-  /// Removes every entry.
+  /// Removes every entry. A process killed inside clear() leaves every entry
+  /// or none.
   void clear();
 
   /// Snapshots, taken under one lock hold (consistent with each other), in an

@@ -11,7 +11,8 @@
 //    store into the hash index, and only then is the old slot freed. The free
 //    list, the count and the tombstone count are derived data: on EOWNERDEAD the
 //    next locker rebuilds them from the index (mark and sweep). A rehash builds
-//    the other of two indexes and switches `active` with one store.
+//    the other of two indexes and switches `active` with one store; clear()
+//    empties the other index and switches to it the same way.
 //  - shared_queue: record bytes are written beyond the published tail; every
 //    change of the control words (head, tail, count, put_seq, done) goes
 //    through a redo journal: the new values are written to `journal`, then
