@@ -112,13 +112,14 @@ class queue_lock : public container_guard {
       : container_guard(h->mutex, kind_name, name, &repair_queue_state, h) {}
 };
 
-/// Sleeps on `w` with the lock released; returns with it held again.
+/// Sleeps on `w` with the lock released, at most wait_recheck_interval (a
+/// notifier may have died before its wake-up); returns with it held again.
 /// Requires: `g` held, the awaited condition false.
 void wait_unlocked(queue_lock& g, wait_word& w, const deadline& d) {
   const std::uint32_t seen = w.snapshot();
   w.prepare_wait();
   g.unlock();
-  (void)w.wait(seen, d.remaining());
+  (void)w.wait(seen, std::min<std::chrono::nanoseconds>(d.remaining(), wait_recheck_interval));
   w.finish_wait();
   g.relock();
 }

@@ -5,6 +5,7 @@
 #include <procpool/shared/error.hpp>
 #include <procpool/shared/sync.hpp>
 
+#include <algorithm>
 #include <new>
 #include <string>
 #include <utility>
@@ -186,7 +187,9 @@ bool event::wait(std::optional<std::chrono::nanoseconds> timeout) const noexcept
     }
     const std::chrono::nanoseconds left = until.remaining();
     if (left.count() <= 0) break;
-    (void)detail::futex_wait(state_->word, cur, left);
+    // Bounded: a setter may have died between raising the flag and waking us.
+    (void)detail::futex_wait(state_->word, cur,
+                             std::min<std::chrono::nanoseconds>(left, detail::wait_recheck_interval));
   }
   state_->waiters.fetch_sub(1, std::memory_order_relaxed);
   return set;

@@ -311,6 +311,91 @@ TEST_P(QueueFaultPointTest, KilledInsidePut_ItemAbsentOrWhole) {
 INSTANTIATE_TEST_SUITE_P(Points, QueueFaultPointTest,
                          ::testing::Values("queue_before_commit", "queue_mid_commit"));
 
+// Death in the middle of the journaled commit of get(), task_done() and clear():
+// the next caller re-applies the journal, so the call took effect exactly once.
+class QueueCommitFaultPointTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(QueueCommitFaultPointTest, KilledMidCommit_CallTookEffectOnce) {
+  const std::string call = GetParam();
+  shared_state_arena arena(true, 4U << 20U);
+  auto q = shared_queue::create(arena, "q", 4, 1024);
+  // Filled by a child: put() passes the fault points, and the first one reached
+  // reads the fault configuration for good, before the next child could arm it.
+  procpool_test::worker filler(true, [&] {
+    for (const char* item : {"a", "b", "c"}) q.put(item);
+    return 0;
+  });
+  ASSERT_EQ(filler.wait(), 0);
+  procpool_test::temp_dir dir;
+  const std::string marker = dir.path() + "/fired";
+  procpool_test::scope_exit cleanup([&] { ::unlink(marker.c_str()); });
+  procpool_test::worker w(true, [&] {
+    ::setenv("PROCPOOL_FAULT_INJECT", ("queue_mid_commit:" + marker).c_str(), 1);
+    if (call == "get") (void)q.get_nowait();
+    if (call == "task_done") q.task_done();
+    if (call == "clear") (void)q.clear();
+    return 0;
+  });
+  const int st = w.wait();
+  if (st == 0) GTEST_SKIP() << "fault point not armed (no PROCPOOL_FAULT_INJECTION, or run with other cases)";
+  ASSERT_EQ(st, died_status);
+  std::vector<json> left;
+  if (call != "clear") left = {"b", "c"};
+  if (call == "task_done") left.insert(left.begin(), "a");
+  EXPECT_EQ(q.qsize(), left.size());  // repairs
+  EXPECT_EQ(header_of(arena, "q")->repairs, 1U);
+  EXPECT_EQ(q.unfinished_tasks(), call == "get" ? 3U : call == "task_done" ? 2U : 0U);
+  for (const json& item : left) EXPECT_EQ(q.get_nowait(), item);
+  for (int i = 0; i < 4; ++i) q.put_nowait(i);  // the whole maxsize is usable
+  expect_errc([&] { q.put_nowait(5); }, errc::full);
+}
+
+INSTANTIATE_TEST_SUITE_P(Calls, QueueCommitFaultPointTest,
+                         ::testing::Values("get", "task_done", "clear"));
+
+// A process killed after its change is published but before it woke the
+// sleepers (reproduced by hiding the sleeper count from the notifier, so it
+// skips the wake-up) must not leave a blocked get(), put() or join() asleep
+// for good: the sleeper looks again on its own.
+class QueueWakeProcessTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(QueueWakeProcessTest, NotifierKilledBeforeWaking_SleeperStillReturns) {
+  const std::string call = GetParam();
+  shared_state_arena arena(true, 4U << 20U);
+  auto q = shared_queue::create(arena, "q", 1, 1024);
+  queue_header* h = header_of(arena, "q");
+  if (call != "get") q.put("x");  // put() finds the queue full; join() an unfinished item
+  procpool::detail::wait_word& word =
+      call == "get" ? h->not_empty : call == "put" ? h->not_full : h->all_done;
+  gate returned;
+  procpool_test::worker w(true, [&] {
+    if (call == "get") {
+      PP_WCHECK(q.get() == json("x"));
+    } else if (call == "put") {
+      q.put("y");
+    } else {
+      PP_WCHECK(q.join());
+    }
+    returned.open();
+    return 0;
+  });
+  ASSERT_TRUE(wait_nonzero(word.sleepers));  // the child sleeps in the call
+  const std::uint32_t hidden = word.sleepers.exchange(0);
+  if (call == "get") {
+    q.put("x");
+  } else {
+    EXPECT_EQ(q.get_nowait(), json("x"));
+  }
+  if (call == "join") q.task_done();
+  word.sleepers.fetch_add(hidden);
+  const bool woke = returned.wait(5s);
+  EXPECT_TRUE(woke) << call << "() still asleep after a missed wake-up";
+  if (!woke) w.kill();
+  EXPECT_EQ(w.wait(), woke ? 0 : died_status);
+}
+
+INSTANTIATE_TEST_SUITE_P(Calls, QueueWakeProcessTest, ::testing::Values("get", "put", "join"));
+
 // SIGKILL at random moments of a busy put/get loop, 20 times: afterwards the
 // queue holds whole items in order and its bounds are fully usable.
 TEST(QueueProcessTest, KilledAtRandomMoments_StaysConsistent) {

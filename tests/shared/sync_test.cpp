@@ -404,6 +404,50 @@ TYPED_TEST(SyncTypedTest, Event_SetThenClearBeforeTheWaiterRuns_StillWakesIt) {
   EXPECT_FALSE(e.is_set());
 }
 
+// A setter killed after raising the flag but before waking the waiters
+// (reproduced by hiding the waiter count from set(), so it skips the wake-up)
+// must not leave a waiter asleep for good: it looks again on its own.
+TEST(SyncProcessTest, Event_SetterKilledBeforeWaking_WaiterStillReturns) {
+  shared_state_arena arena(true, 4U << 20U);
+  auto e = procpool::event::create(arena, "e");
+  auto* state = static_cast<procpool::detail::event_state*>(arena.find("e", shared_kind::event).storage);
+  gate returned;
+  procpool_test::worker w(true, [&] {
+    PP_WCHECK(e.wait());
+    returned.open();
+    return 0;
+  });
+  ASSERT_TRUE(procpool_test::wait_nonzero(state->waiters));
+  const std::uint32_t hidden = state->waiters.exchange(0);
+  e.set();
+  state->waiters.fetch_add(hidden);
+  const bool woke = returned.wait(5s);
+  EXPECT_TRUE(woke) << "wait() still asleep after a missed wake-up";
+  if (!woke) w.kill();
+  EXPECT_EQ(w.wait(), woke ? 0 : died_status);
+}
+
+// A waiter killed inside wait() leaves its count behind: set() then makes a
+// spare wake-up call, and the event works on for everyone else.
+TEST(SyncProcessTest, Event_WaiterKilledInsideWait_EventWorksOn) {
+  shared_state_arena arena(true, 4U << 20U);
+  auto e = procpool::event::create(arena, "e");
+  auto* state = static_cast<procpool::detail::event_state*>(arena.find("e", shared_kind::event).storage);
+  procpool_test::worker dead(true, [&] { return e.wait() ? 0 : 1; });
+  ASSERT_TRUE(procpool_test::wait_nonzero(state->waiters));
+  dead.kill();
+  EXPECT_EQ(dead.wait(), died_status);
+  EXPECT_FALSE(e.is_set());
+  EXPECT_FALSE(e.wait(10ms));
+  procpool_test::worker live(true, [&] { return e.wait(scaled(10s)) ? 0 : 1; });
+  ASSERT_TRUE(procpool_test::wait_until([&] { return state->waiters.load() == 2; }, 10s));
+  e.set();
+  EXPECT_EQ(live.wait(), 0);
+  EXPECT_TRUE(e.wait(0ms));
+  e.clear();
+  EXPECT_FALSE(e.is_set());
+}
+
 TYPED_TEST(SyncTypedTest, Lock_ExcludesConcurrentIncrements) {
   (void)procpool::lock::create(this->arena, "l");
   auto a = procpool::shared_array<long>::create(this->arena, "n", 1);

@@ -22,12 +22,16 @@
 // Compiler ordering between those steps is pinned with atomic_signal_fence (a
 // process killed by a signal observes its own stores in program order); other
 // processes read only under the container's mutex.
+//
+// Blocking calls (shared_queue get/put/join, event::wait) sleep on a futex word
+// at most wait_recheck_interval at a time: see there.
 #pragma once
 
 #include <procpool/shared/detail/futex.hpp>
 #include <procpool/shared/detail/pshared_mutex.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -39,6 +43,14 @@ inline constexpr std::uint32_t dict_magic = 0x44494354;   // "DICT"
 inline constexpr std::uint32_t queue_magic = 0x51554555;  // "QUEU"
 inline constexpr std::uint32_t lock_magic = 0x4c4f434b;   // "LOCK"
 inline constexpr std::uint32_t event_magic = 0x45564e54;  // "EVNT"
+
+/// Longest a blocked container call sleeps before it looks at its condition
+/// again. A process killed after publishing a change but before waking the
+/// sleepers (or a woken sleeper killed before it looked) leaves them asleep,
+/// and no lock reports a death outside the critical section: without this
+/// bound they could sleep forever. The cost is one futex call per interval
+/// per sleeper.
+inline constexpr std::chrono::milliseconds wait_recheck_interval{100};
 
 /// lock and rlock.
 struct alignas(64) lock_state {
