@@ -1,3 +1,4 @@
+#include <procpool/shared/detail/byte_ring.hpp>
 #include <procpool/shared/detail/fault.hpp>
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/shared/error.hpp>
@@ -17,51 +18,16 @@ std::uint64_t max_message_bytes(std::uint64_t max_payload) noexcept {
   return align8(sizeof(message_header) + max_tag_bytes + max_task_name_bytes + max_payload);
 }
 
-// ---- byte-ring framing shared by the task ring and the result rings -------
-// Positions grow without bound; the physical offset is position % capacity.
-// Every record is 8-aligned and starts with a nonzero u32 `total`; a u32 zero
-// is a wrap marker telling the reader the rest up to the end is unused.
-
-/// Where a record of `total` bytes would start; false if it does not fit.
-bool place(std::uint64_t head, std::uint64_t tail, std::uint64_t cap, std::uint64_t total,
-           std::uint64_t& start) noexcept {
-  const std::uint64_t free = cap - (tail - head);
-  const std::uint64_t to_end = cap - tail % cap;
-  if (total <= to_end) {
-    if (total > free) return false;
-    start = tail;
-    return true;
-  }
-  if (to_end + total > free) return false;
-  start = tail + to_end;
-  return true;
+byte_ring task_ring(segment_header* h) noexcept { return {ring_data(h), h->ring_bytes}; }
+byte_ring result_ring(segment_header* h, std::uint32_t i) noexcept {
+  return {result_data(h, i), h->result_bytes};
 }
 
-/// Writes the wrap marker if `start` skipped the end; returns where the record goes.
-std::uint8_t* begin_record(std::uint8_t* data, std::uint64_t cap, std::uint64_t tail,
-                           std::uint64_t start) noexcept {
-  if (start != tail) {
-    const std::uint32_t marker = 0;
-    std::memcpy(data + tail % cap, &marker, sizeof marker);
-  }
-  return data + start % cap;
-}
-
-/// The record at `pos` (moved past a wrap marker). Requires pos != tail.
-const std::uint8_t* record_at(const std::uint8_t* data, std::uint64_t cap, std::uint64_t& pos) noexcept {
-  std::uint64_t phys = pos % cap;
-  std::uint32_t total = 0;
-  std::memcpy(&total, data + phys, sizeof total);
-  if (total == 0) {
-    pos += cap - phys;
-    phys = 0;
-  }
-  return data + phys;
-}
-
-void put(std::uint8_t*& out, const void* src, std::size_t n) noexcept {
-  if (n != 0) std::memcpy(out, src, n);
-  out += n;
+/// The header of the task message at `pos` (a located record).
+message_header message_at(const byte_ring& ring, std::uint64_t pos) noexcept {
+  message_header mh{};
+  std::memcpy(&mh, ring.at(pos), sizeof mh);
+  return mh;
 }
 
 }  // namespace
@@ -122,8 +88,9 @@ push_result push_locked(segment_header* h, const outgoing_message& m, bool is_re
   const std::uint64_t total = message_bytes(m);
   const std::uint64_t head = q.head.load(std::memory_order_relaxed);
   const std::uint64_t tail = q.tail.load(std::memory_order_relaxed);
+  const byte_ring ring = task_ring(h);
   std::uint64_t start = 0;
-  if (!place(head, tail, h->ring_bytes, total, start)) return push_result::full;
+  if (!ring.place(head, tail, total, start)) return push_result::full;
 
   message_header mh{};
   mh.total = static_cast<std::uint32_t>(total);
@@ -133,11 +100,11 @@ push_result push_locked(segment_header* h, const outgoing_message& m, bool is_re
   mh.name_len = static_cast<std::uint32_t>(m.task_name.size());
   mh.args_len = static_cast<std::uint32_t>(m.args.size());
   mh.flags = m.flags;
-  std::uint8_t* out = begin_record(ring_data(h), h->ring_bytes, tail, start);
-  put(out, &mh, sizeof mh);
-  put(out, m.tag.data(), m.tag.size());
-  put(out, m.task_name.data(), m.task_name.size());
-  put(out, m.args.data(), m.args.size());
+  record_writer out(ring.begin_record(tail, start));
+  out.put(&mh, sizeof mh);
+  out.put(m.tag.data(), m.tag.size());
+  out.put(m.task_name.data(), m.task_name.size());
+  out.put(m.args.data(), m.args.size());
 
   q.tail.store(start + total, std::memory_order_release);  // publish
   q.pushed.store(pushed + 1, std::memory_order_relaxed);
@@ -147,11 +114,10 @@ push_result push_locked(segment_header* h, const outgoing_message& m, bool is_re
 
 void claim_locked(segment_header* h, std::uint32_t i) noexcept {
   queue_control& q = h->queue;
-  std::uint64_t pos = q.head.load(std::memory_order_relaxed);
-  const std::uint8_t* rec = record_at(ring_data(h), h->ring_bytes, pos);
-  message_header mh{};
-  std::memcpy(&mh, rec, sizeof mh);
-  std::memcpy(claim_buffer(h, i), rec, mh.total);
+  const byte_ring ring = task_ring(h);
+  const std::uint64_t pos = ring.locate(q.head.load(std::memory_order_relaxed));
+  const message_header mh = message_at(ring, pos);
+  std::memcpy(claim_buffer(h, i), ring.at(pos), mh.total);
   worker_row& row = row_at(h, i);
   row.claim_attempt.store(mh.attempt, std::memory_order_relaxed);
   row.stop.store(0, std::memory_order_relaxed);  // a stop request is per task
@@ -168,20 +134,16 @@ void claim_locked(segment_header* h, std::uint32_t i) noexcept {
 
 std::uint64_t head_task_id_locked(segment_header* h) noexcept {
   if (ring_empty_locked(h)) return 0;
-  std::uint64_t pos = h->queue.head.load(std::memory_order_relaxed);
-  const std::uint8_t* rec = record_at(ring_data(h), h->ring_bytes, pos);
-  message_header mh{};
-  std::memcpy(&mh, rec, sizeof mh);
-  return mh.task_id;
+  const byte_ring ring = task_ring(h);
+  return message_at(ring, ring.locate(h->queue.head.load(std::memory_order_relaxed))).task_id;
 }
 
 std::uint64_t drop_head_locked(segment_header* h) noexcept {
   if (ring_empty_locked(h)) return 0;
   queue_control& q = h->queue;
-  std::uint64_t pos = q.head.load(std::memory_order_relaxed);
-  const std::uint8_t* rec = record_at(ring_data(h), h->ring_bytes, pos);
-  message_header mh{};
-  std::memcpy(&mh, rec, sizeof mh);
+  const byte_ring ring = task_ring(h);
+  const std::uint64_t pos = ring.locate(q.head.load(std::memory_order_relaxed));
+  const message_header mh = message_at(ring, pos);
   q.head.store(pos + mh.total, std::memory_order_release);
   q.popped.fetch_add(1, std::memory_order_relaxed);
   q.not_full.notify_one();
@@ -200,23 +162,18 @@ void repair_queue(segment_header* h) noexcept {
       row.claimed.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
     }
   }
-  // `popped` is stored after `head`: recount what the ring really holds. Retries
-  // may hold more than max_queue messages, so walk all the way from head to
-  // tail; the walk is bounded by the ring's bytes (every record is nonzero and
-  // never runs past the tail).
-  std::uint64_t n = 0;
-  std::uint64_t pos = q.head.load(std::memory_order_relaxed);
-  const std::uint64_t tail = q.tail.load(std::memory_order_relaxed);
-  while (pos < tail) {
-    const std::uint8_t* rec = record_at(ring_data(h), h->ring_bytes, pos);
-    std::uint32_t total = 0;
-    std::memcpy(&total, rec, sizeof total);
-    if (total == 0 || pos + total > tail) break;  // only a stray write gets here
-    pos += total;
-    ++n;
-  }
-  // Modular: pushed - popped is exactly n, even if pushed itself lags the tail.
-  q.popped.store(q.pushed.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  // `popped` is stored after `head`: recount what the ring really holds, all
+  // the way to the tail (retries may hold more than max_queue messages). Only
+  // a stray write makes the ring illegal; the records before it are counted.
+  const auto counted = task_ring(h).walk(
+      q.head.load(std::memory_order_relaxed), q.tail.load(std::memory_order_relaxed),
+      sizeof(message_header), [](const std::uint8_t* rec, std::uint32_t total) {
+        message_header mh{};
+        std::memcpy(&mh, rec, sizeof mh);
+        return sizeof mh + std::uint64_t{mh.tag_len} + mh.name_len + mh.args_len <= total;
+      });
+  // Modular: pushed - popped is exactly the count, even if pushed lags the tail.
+  q.popped.store(q.pushed.load(std::memory_order_relaxed) - counted.records, std::memory_order_relaxed);
   // Sleepers counted by a dead waiter are harmless (a spare wake); make sure
   // nobody sleeps through the repair.
   q.not_empty.notify_all();
@@ -268,8 +225,9 @@ bool try_write_result(segment_header* h, std::uint32_t i, const outgoing_result&
   const std::uint64_t head = row.res_read.load(std::memory_order_acquire);
   const std::uint64_t tail = row.res_write.load(std::memory_order_relaxed);
   const std::uint64_t total = result_record_bytes(r);
+  const byte_ring ring = result_ring(h, i);
   std::uint64_t start = 0;
-  if (!place(head, tail, h->result_bytes, total, start)) return false;
+  if (!ring.place(head, tail, total, start)) return false;
   const auto type_len = std::min<std::uint64_t>(r.error_type.size(), max_error_type_bytes);
   const auto msg_len = std::min<std::uint64_t>(r.error_message.size(), max_error_text_bytes);
   result_header rh{};
@@ -282,11 +240,11 @@ bool try_write_result(segment_header* h, std::uint32_t i, const outgoing_result&
   rh.type_len = static_cast<std::uint32_t>(type_len);
   rh.message_len = static_cast<std::uint32_t>(msg_len);
   rh.attempt = r.attempt;
-  std::uint8_t* out = begin_record(result_data(h, i), h->result_bytes, tail, start);
-  put(out, &rh, sizeof rh);
-  put(out, r.value.data(), r.value.size());
-  put(out, r.error_type.data(), type_len);
-  put(out, r.error_message.data(), msg_len);
+  record_writer out(ring.begin_record(tail, start));
+  out.put(&rh, sizeof rh);
+  out.put(r.value.data(), r.value.size());
+  out.put(r.error_type.data(), type_len);
+  out.put(r.error_message.data(), msg_len);
   fault_point("publish_before_commit");
   row.res_write.store(start + total, std::memory_order_release);  // publish
   return true;
@@ -294,9 +252,11 @@ bool try_write_result(segment_header* h, std::uint32_t i, const outgoing_result&
 
 bool peek_result(segment_header* h, std::uint32_t i, incoming_result& out) noexcept {
   worker_row& row = row_at(h, i);
-  std::uint64_t pos = row.res_read.load(std::memory_order_relaxed);
-  if (pos == row.res_write.load(std::memory_order_acquire)) return false;
-  const std::uint8_t* rec = record_at(result_data(h, i), h->result_bytes, pos);
+  const std::uint64_t read = row.res_read.load(std::memory_order_relaxed);
+  if (read == row.res_write.load(std::memory_order_acquire)) return false;
+  const byte_ring ring = result_ring(h, i);
+  const std::uint64_t pos = ring.locate(read);
+  const std::uint8_t* rec = ring.at(pos);
   result_header rh{};
   std::memcpy(&rh, rec, sizeof rh);
   const std::uint8_t* p = rec + sizeof rh;

@@ -3,16 +3,15 @@
 //
 //   [queue_header | ring: record record ... (wrap marker) record ...]
 //
-// Positions (head, tail) grow without bound; the physical offset is
-// position % capacity. Records are 8-aligned: {u32 total, u32 len} then len bytes
-// of MessagePack. A u32 zero where a record would start is a wrap marker: the
-// reader goes on at the start of the ring. A put into an empty queue moves head
-// and tail to the start of the ring (the next lap; one journaled commit), so an
-// empty queue's whole storage is one free stretch: any item up to the storage
-// size fits.
+// The ring's framing (positions, 8-aligned records, wrap markers) is
+// detail/byte_ring.hpp's; a record is {u32 total, u32 len} then len bytes of
+// MessagePack. A put into an empty queue moves head and tail to the start of
+// the next lap (one journaled commit), so an empty queue's whole storage is one
+// free stretch: any item up to the storage size fits.
 //
 // Lock order: the queue's mutex only. Waits release it (wait_word protocol in
 // detail/futex.hpp).
+#include <procpool/shared/detail/byte_ring.hpp>
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/container_guard.hpp>
 #include <procpool/shared/detail/deadline.hpp>
@@ -43,14 +42,8 @@ constexpr std::uint64_t align8_up(std::uint64_t n) noexcept { return (n + 7U) & 
 
 inline void ordered() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
-std::uint8_t* ring_of(queue_header* h) noexcept {
-  return reinterpret_cast<std::uint8_t*>(h) + h->ring_offset;
-}
-
-std::uint32_t u32_at(const std::uint8_t* p) noexcept {
-  std::uint32_t v = 0;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+byte_ring ring_of(queue_header* h) noexcept {
+  return {reinterpret_cast<std::uint8_t*>(h) + h->ring_offset, h->capacity};
 }
 
 /// Stores new control words through the journal. Requires: mutex held, and
@@ -76,32 +69,14 @@ bool repair_queue_state(void* state) noexcept {
     h->journal_valid.store(0, std::memory_order_relaxed);
   }
   queue_words& w = h->words;
-  const std::uint64_t cap = h->capacity;
-  if (w.head > w.tail || w.tail - w.head > cap || w.head % 8 != 0 || w.tail % 8 != 0) return false;
-  const std::uint8_t* ring = ring_of(h);
-  std::uint64_t pos = w.head;
-  std::uint64_t n = 0;
-  while (pos != w.tail) {
-    std::uint64_t phys = pos % cap;
-    std::uint32_t total = u32_at(ring + phys);
-    if (total == 0) {
-      if (phys == 0) return false;
-      pos += cap - phys;
-      if (pos > w.tail) return false;
-      if (pos == w.tail) break;  // not expected (a marker precedes a record), but harmless
-      phys = 0;
-      total = u32_at(ring);
-    }
-    const std::uint32_t len = u32_at(ring + phys + 4);
-    if (total < sizeof(queue_record) || total % 8 != 0 || total > cap - phys ||
-        len > total - sizeof(queue_record)) {
-      return false;
-    }
-    pos += total;
-    if (pos > w.tail) return false;
-    if (++n > cap / 8) return false;
-  }
-  w.count = n;
+  const auto walked = ring_of(h).walk(w.head, w.tail, sizeof(queue_record),
+                                      [](const std::uint8_t* rec, std::uint32_t total) {
+                                        queue_record r{};
+                                        std::memcpy(&r, rec, sizeof r);
+                                        return r.len <= total - sizeof r;
+                                      });
+  if (!walked.legal) return false;
+  w.count = walked.records;
   ++h->repairs;
   return true;
 }
@@ -132,31 +107,25 @@ put_status try_put_locked(queue_header* h, std::span<const std::uint8_t> enc,
                           std::uint64_t record) noexcept {
   const queue_words& w = h->words;
   if (h->maxsize > 0 && w.count >= static_cast<std::uint64_t>(h->maxsize)) return put_status::no_room;
-  const std::uint64_t cap = h->capacity;
-  const std::uint64_t free = cap - (w.tail - w.head);
-  const std::uint64_t phys = w.tail % cap;
-  const std::uint64_t to_end = cap - phys;
+  const byte_ring ring = ring_of(h);
   queue_words next = w;
-  std::uint8_t* ring = ring_of(h);
   std::uint64_t start = 0;
+  std::uint8_t* dst = nullptr;
   if (w.count == 0) {
-    // Empty: start at the beginning of the ring (of the next lap; head moves
-    // too), so the whole storage is one free stretch.
-    start = phys == 0 ? w.tail : w.tail + to_end;
+    // Empty: start at the beginning of the next lap (head moves there too, so
+    // no wrap marker is needed), and the whole storage is one free stretch.
+    start = ring.lap_start_from(w.tail);
     next.head = start;
-  } else if (record <= to_end && record <= free) {
-    start = w.tail;
-  } else if (to_end + record <= free) {
-    const std::uint32_t marker = 0;
-    std::memcpy(ring + phys, &marker, sizeof marker);
-    start = w.tail + to_end;
+    dst = ring.at(start);
+  } else if (ring.place(w.head, w.tail, record, start)) {
+    dst = ring.begin_record(w.tail, start);
   } else {
     return put_status::no_room;
   }
-  std::uint8_t* out = ring + start % cap;
+  record_writer out(dst);
   const queue_record rec{static_cast<std::uint32_t>(record), static_cast<std::uint32_t>(enc.size())};
-  std::memcpy(out, &rec, sizeof rec);
-  if (!enc.empty()) std::memcpy(out + sizeof rec, enc.data(), enc.size());
+  out.put(&rec, sizeof rec);
+  out.put(enc.data(), enc.size());
   ordered();
   fault_point("queue_before_commit");
   next.tail = start + record;
@@ -169,15 +138,9 @@ put_status try_put_locked(queue_header* h, std::span<const std::uint8_t> enc,
 /// Where the oldest record starts (past a wrap marker) and its header.
 /// Requires: mutex held, count > 0.
 std::uint64_t oldest(queue_header* h, queue_record& rec) noexcept {
-  const std::uint64_t cap = h->capacity;
-  std::uint64_t pos = h->words.head;
-  std::uint64_t phys = pos % cap;
-  const std::uint8_t* ring = ring_of(h);
-  if (u32_at(ring + phys) == 0) {
-    pos += cap - phys;
-    phys = 0;
-  }
-  std::memcpy(&rec, ring + phys, sizeof rec);
+  const byte_ring ring = ring_of(h);
+  const std::uint64_t pos = ring.locate(h->words.head);
+  std::memcpy(&rec, ring.at(pos), sizeof rec);
   return pos;
 }
 
@@ -288,7 +251,7 @@ std::optional<nlohmann::json> get_impl(queue_header* h, const char* name, bool b
           continue;
         }
         len = rec.len;
-        std::memcpy(buf.data(), detail::ring_of(h) + pos % h->capacity + sizeof rec, len);
+        std::memcpy(buf.data(), detail::ring_of(h).at(pos) + sizeof rec, len);
         detail::pop_locked(h, pos, rec);
         break;
       }
