@@ -15,6 +15,8 @@
 // free list. A rehash fills the inactive index and switches `active` with one
 // store, so dying mid-rehash leaves the old index live; clear() switches to an
 // emptied inactive index the same way.
+#include "shared_dict_entries.hpp"
+
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/container_guard.hpp>
 #include <procpool/shared/detail/fault.hpp>
@@ -321,10 +323,10 @@ void check_entry(dict_header* h, const char* name, std::string_view key, std::si
                               std::to_string(h->capacity) + " entries)");
 }
 
-/// Every entry as [u32 key_len][u32 value_len][key][value?] in one private buffer,
-/// taken under one lock hold. The buffer is sized before locking (retrying if the
-/// dict grew meanwhile).
-std::vector<std::uint8_t> raw_entries(dict_header* h, const char* name, bool with_values) {
+}  // namespace
+
+// The buffer is sized before locking (retrying if the dict grew meanwhile).
+std::vector<std::uint8_t> dict_raw_entries(dict_header* h, const char* name, bool with_values) {
   std::vector<std::uint8_t> out;
   std::size_t want = 0;
   for (;;) {
@@ -358,22 +360,6 @@ std::vector<std::uint8_t> raw_entries(dict_header* h, const char* name, bool wit
     return out;
   }
 }
-
-template <class F>
-void for_each_raw(const std::vector<std::uint8_t>& raw, F&& f) {
-  std::size_t off = 0;
-  while (off < raw.size()) {
-    std::uint32_t klen = 0;
-    std::uint32_t vlen = 0;
-    std::memcpy(&klen, raw.data() + off, 4);
-    std::memcpy(&vlen, raw.data() + off + 4, 4);
-    const auto* k = reinterpret_cast<const char*>(raw.data() + off + 8);
-    f(std::string_view(k, klen), std::span<const std::uint8_t>(raw.data() + off + 8 + klen, vlen));
-    off += 8U + klen + vlen;
-  }
-}
-
-}  // namespace
 }  // namespace detail
 
 using detail::dict_header;
@@ -554,42 +540,6 @@ void shared_dict::clear() {
   h_->tombstones = 0;
   h_->free_head = 0;
   h_->fresh = 0;
-}
-
-std::vector<std::string> shared_dict::keys() const {
-  const auto raw = detail::raw_entries(h_, name_, false);
-  std::vector<std::string> out;
-  detail::for_each_raw(raw, [&](std::string_view k, std::span<const std::uint8_t>) {
-    out.emplace_back(k);
-  });
-  return out;
-}
-
-std::vector<nlohmann::json> shared_dict::values() const {
-  const auto raw = detail::raw_entries(h_, name_, true);
-  std::vector<nlohmann::json> out;
-  detail::for_each_raw(raw, [&](std::string_view, std::span<const std::uint8_t> v) {
-    out.push_back(detail::decode(v));
-  });
-  return out;
-}
-
-std::vector<std::pair<std::string, nlohmann::json>> shared_dict::items() const {
-  const auto raw = detail::raw_entries(h_, name_, true);
-  std::vector<std::pair<std::string, nlohmann::json>> out;
-  detail::for_each_raw(raw, [&](std::string_view k, std::span<const std::uint8_t> v) {
-    out.emplace_back(std::string(k), detail::decode(v));
-  });
-  return out;
-}
-
-nlohmann::json shared_dict::snapshot() const {
-  const auto raw = detail::raw_entries(h_, name_, true);
-  nlohmann::json out = nlohmann::json::object();
-  detail::for_each_raw(raw, [&](std::string_view k, std::span<const std::uint8_t> v) {
-    out[std::string(k)] = detail::decode(v);
-  });
-  return out;
 }
 
 bool shared_dict::compare_and_set(std::string_view key,
