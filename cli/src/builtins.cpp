@@ -98,8 +98,8 @@ namespace {
 
 json exec_task(task_context& ctx, const command_argv& a) {
   command_outcome o = run_command(a.argv, &ctx);
-  if (o.signal || o.exit_code != 0) {
-    std::string msg = describe_status(o);
+  if (!o.status.clean()) {
+    std::string msg = o.status.describe();
     if (!o.err.empty()) {
       // The end of stderr says most about a failure; cut on a character boundary.
       constexpr std::size_t tail = 2048;
@@ -117,7 +117,7 @@ json exec_task(task_context& ctx, const command_argv& a) {
     throw command_failed(msg);
   }
   json v = json::object();
-  v["exit_code"] = *o.exit_code;
+  v["exit_code"] = o.status.exit_code.value_or(0);
   std::string out;
   append_utf8_repaired(out, o.out);
   std::string err;

@@ -16,7 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
-#include <optional>
+#include <procpool/shared/detail/posix.hpp>
 #include <procpool/worker/task.hpp>
 #include <stdexcept>
 #include <string>
@@ -49,8 +49,7 @@ class task_stopped : public std::runtime_error {
 namespace detail {
 
 struct command_outcome {
-  std::optional<int> exit_code;  ///< when the command exited
-  std::optional<int> signal;     ///< when a signal killed it
+  procpool::detail::exit_status status;  ///< how the command ended
   std::string out;               ///< first max_output bytes of stdout (raw bytes)
   std::string err;               ///< first max_output bytes of stderr (raw bytes)
   bool truncated = false;        ///< some output was dropped
@@ -71,9 +70,6 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
 /// command line process). A command started from any other process (a forked
 /// worker) stays in that worker's process group.
 void note_supervisor_process() noexcept;
-
-/// "exited with code 3" / "killed by signal 9 (SIGKILL)".
-[[nodiscard]] std::string describe_status(const command_outcome& o);
 
 }  // namespace detail
 }  // namespace procpool::cli

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <procpool/procpool.hpp>
+#include <procpool/shared/detail/posix.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -91,32 +92,7 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-/// An owned descriptor.
-class owned_fd {
- public:
-  owned_fd() noexcept = default;
-  explicit owned_fd(int fd) noexcept : fd_(fd) {}
-  owned_fd(const owned_fd&) = delete;
-  owned_fd& operator=(const owned_fd&) = delete;
-  owned_fd(owned_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  owned_fd& operator=(owned_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~owned_fd() { reset(); }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using procpool::detail::unique_fd;
 
 void poke(int efd) noexcept {
   const std::uint64_t one = 1;
@@ -210,13 +186,13 @@ class runner {
   const run_options& o_;
 
   // Descriptors.
-  owned_fd input_owned_;
+  unique_fd input_owned_;
   int input_fd_ = 0;
   bool input_regular_ = false;
   std::uint64_t input_size_ = 0;
-  owned_fd signal_fd_;
-  owned_fd control_fd_;  // wakes the control thread (consumed by it)
-  owned_fd stop_fd_;     // readable once intake must stop (never consumed)
+  unique_fd signal_fd_;
+  unique_fd control_fd_;  // wakes the control thread (consumed by it)
+  unique_fd stop_fd_;     // readable once intake must stop (never consumed)
 
   // Output: result lines, joblog, keep-order buffer. Guarded by out_m_.
   std::mutex out_m_;
@@ -293,7 +269,7 @@ bool runner::open_input_() {
       note_("procpool: cannot open the input '" + o_.input + "': " + errno_text(errno));
       return false;
     }
-    input_owned_ = owned_fd(fd);
+    input_owned_ = unique_fd(fd);
     input_fd_ = fd;
   }
   struct stat st {};
@@ -311,7 +287,7 @@ bool runner::open_output_() {
   }
   out_name_ = "'" + o_.output + "'";
   const int flags = O_CLOEXEC | (o_.resume ? (O_RDWR | O_CREAT) : (O_WRONLY | O_CREAT | O_TRUNC));
-  owned_fd fd(::open(o_.output.c_str(), flags, 0666));
+  unique_fd fd(::open(o_.output.c_str(), flags, 0666));
   if (fd.get() < 0) {
     note_("procpool: cannot open the output '" + o_.output + "': " + errno_text(errno));
     return false;
@@ -357,7 +333,7 @@ bool runner::open_output_() {
 bool runner::open_joblog_() {
   if (o_.joblog.empty()) return true;
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (o_.resume ? O_APPEND : O_TRUNC);
-  owned_fd fd(::open(o_.joblog.c_str(), flags, 0666));
+  unique_fd fd(::open(o_.joblog.c_str(), flags, 0666));
   if (fd.get() < 0) {
     note_("procpool: cannot open the joblog '" + o_.joblog + "': " + errno_text(errno));
     return false;
@@ -851,9 +827,9 @@ int runner::execute() {
     }
   } restore{old_mask, old_pipe};
 
-  signal_fd_ = owned_fd(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
-  control_fd_ = owned_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  stop_fd_ = owned_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  signal_fd_ = unique_fd(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  control_fd_ = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  stop_fd_ = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (signal_fd_.get() < 0 || control_fd_.get() < 0 || stop_fd_.get() < 0) {
     note_("procpool: cannot set up signal handling: " + errno_text(errno));
     return exit_usage;

@@ -6,7 +6,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,18 +22,6 @@ namespace procpool::detail {
 namespace {
 
 enum : std::int32_t { msg_start = 1, msg_started = 2, msg_exited = 3, msg_watch = 4, msg_unwatch = 5 };
-
-/// Closes every descriptor from 3 up except those in `keep`.
-void close_all_but(std::vector<int> keep) noexcept {
-  std::sort(keep.begin(), keep.end());
-  unsigned from = 3;
-  for (const int k : keep) {
-    if (k < static_cast<int>(from)) continue;
-    if (static_cast<unsigned>(k) > from) ::close_range(from, static_cast<unsigned>(k) - 1, 0);
-    from = static_cast<unsigned>(k) + 1;
-  }
-  ::close_range(from, ~0U, 0);
-}
 
 /// Sends one message, with `fd` attached (SCM_RIGHTS) when it is >= 0.
 bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value, std::uint32_t index,
@@ -72,7 +60,8 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
   ::sigprocmask(SIG_SETMASK, &chld, nullptr);
   const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) ::_exit(72);
-  close_all_but({sock, sfd, base.wake_fd});
+  const int keep[] = {sock, sfd, base.wake_fd};
+  close_fds_except(keep, std::size(keep));
   const pid_t self = ::getpid();
   std::vector<pid_t> live;
   // Loop state: single-threaded; the only blocking call is poll().
@@ -121,12 +110,14 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
       send_msg(sock, msg_started, -1, errno, cfg.index);
       continue;
     }
-    const pid_t pid = ::fork();
-    int err = errno;
-    if (pid == 0) {
+    // Single-threaded here, but a worker must not run the server's handlers
+    // either: it starts with every signal blocked, like every other fork.
+    auto child = [&]() noexcept {
       ::close(gate[1]);
       become_worker(std::move(cfg), self, gate[0]);
-    }
+    };
+    const pid_t pid = fork_with_signals_blocked(child);
+    int err = errno;
     ::close(gate[0]);
     int pidfd = -1;
     if (pid > 0) {
@@ -134,7 +125,7 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
       live.push_back(pid);
       // Opened here, while the worker is our unreaped child, so the pidfd names
       // it even if it exits (and we reap it) before the supervisor looks.
-      pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      pidfd = open_pidfd(pid);
       err = errno;
       if (pidfd < 0) {
         ::kill(pid, SIGKILL);  // still at the gate: it ran nothing; its exit report follows
@@ -168,18 +159,12 @@ fork_server::fork_server(const worker_config& base) {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     throw error(errc::spawn_failed, std::string("fork server: socketpair: ") + std::strerror(errno));
   }
-  std::fflush(nullptr);
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
+  auto child = [&]() noexcept {
     ::close(sv[0]);
     server_main(sv[1], base);
-  }
+  };
+  const pid_t pid = fork_with_signals_blocked(child);
   const int fork_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::close(sv[1]);
   if (pid < 0) {
     ::close(sv[0]);

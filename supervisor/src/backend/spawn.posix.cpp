@@ -19,14 +19,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <vector>
 
 extern char** environ;  // NOLINT: POSIX declares it nowhere in a header
@@ -54,6 +53,19 @@ struct inherit_fd {
   }
 };
 
+/// In the child before exec: every signal back to its default disposition
+/// (ignored ones would survive exec) and an empty mask (the launcher forked
+/// with every signal blocked, see spawn_worker). Allocates nothing.
+struct default_signals {
+  boost::system::error_code on_exec_setup(boost::process::v2::posix::default_launcher& /*launcher*/,
+                                          const std::filesystem::path& /*exe*/,
+                                          const char* const* /*argv*/) const {
+    default_signal_dispositions();
+    unblock_all_signals();
+    return {};
+  }
+};
+
 /// Closes, in the child, every descriptor from 3 up that the launcher does not
 /// keep (its whitelist: stdio, our targets, its exec-error pipe). Boost 1.81's
 /// own close_all leaves open every descriptor below the highest whitelisted one.
@@ -63,32 +75,20 @@ struct close_the_rest {
                                           const std::filesystem::path& /*exe*/,
                                           const char* const* /*argv*/) const {
     const auto& keep = launcher.fd_whitelist;
-    int from = 3;
-    for (;;) {
-      int next = -1;  // the smallest kept descriptor >= from
-      for (const int k : keep) {
-        if (k >= from && (next < 0 || k < next)) next = k;
-      }
-      if (next < 0) {
-        ::close_range(static_cast<unsigned>(from), ~0U, 0);
-        return {};
-      }
-      if (next > from) ::close_range(static_cast<unsigned>(from), static_cast<unsigned>(next - 1), 0);
-      from = next + 1;
-    }
+    close_fds_except(keep.data(), keep.size());
+    return {};
   }
 };
 
-/// A duplicate of `fd` numbered 10 or higher, closed on exec; closed by the destructor.
-struct high_fd {
-  int fd;
-  explicit high_fd(int from) : fd(::fcntl(from, F_DUPFD_CLOEXEC, 10)) {
-    if (fd < 0) throw error(errc::spawn_failed, std::string("fcntl(F_DUPFD): ") + std::strerror(errno));
+/// A close-on-exec duplicate of `fd` numbered 10 or higher, so that no source
+/// collides with a target descriptor (3-5) in the child.
+unique_fd above_targets(int fd) {
+  try {
+    return dup_at_least(fd, 10);
+  } catch (const std::system_error& e) {
+    throw error(errc::spawn_failed, e.what());
   }
-  high_fd(const high_fd&) = delete;
-  high_fd& operator=(const high_fd&) = delete;
-  ~high_fd() { ::close(fd); }
-};
+}
 
 }  // namespace
 
@@ -111,23 +111,28 @@ started_worker spawn_worker(const worker_config& config, const std::string& exec
   }
   env.push_back(std::string(worker_env) + "=1");
 
-  const high_fd segment(segment_fd);
-  const high_fd wake(config.wake_fd);
-  const high_fd state(shared_state_fd);
+  const unique_fd segment = above_targets(segment_fd);
+  const unique_fd wake = above_targets(config.wake_fd);
+  const unique_fd state = above_targets(shared_state_fd);
   boost::asio::io_context ctx;
   boost::system::error_code ec;
+  // The launcher forks: no handler of the host program may run in the child
+  // before exec (default_signals resets them there).
+  signals_blocked blocked;
   bp::process proc = bp::default_process_launcher()(
       ctx, ec, std::filesystem::path(exe),
       std::vector<std::string>{worker_flag, cfg.dump()}, bp::process_environment(env),
-      inherit_fd{worker_segment_fd, segment.fd}, inherit_fd{worker_wake_fd, wake.fd},
-      inherit_fd{worker_shared_state_fd, state.fd}, close_the_rest{});
+      default_signals{},
+      inherit_fd{worker_segment_fd, segment.get()}, inherit_fd{worker_wake_fd, wake.get()},
+      inherit_fd{worker_shared_state_fd, state.get()}, close_the_rest{});
+  blocked.restore();
   if (ec) {
     throw error(errc::spawn_failed, "cannot start worker program '" + exe + "': " + ec.message());
   }
   const pid_t pid = proc.id();
   proc.detach();  // the pool owns it from here: pidfd to watch, waitpid(pid) to reap
   ::setpgid(pid, pid);
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  const int fd = open_pidfd(pid);
   if (fd < 0) {
     const int e = errno;
     signal_worker(pid, SIGKILL);

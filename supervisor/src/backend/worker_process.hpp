@@ -1,6 +1,7 @@
 // Starting a worker process and decoding how it ended.
 #pragma once
 
+#include <procpool/shared/detail/posix.hpp>
 #include <procpool/worker/detail/worker_loop.hpp>
 
 #include <sys/types.h>
@@ -20,17 +21,9 @@ struct started_worker {
   int pidfd = -1;
 };
 
-/// How a process ended: exactly one of exit_code and signal is set.
-struct exit_status {
-  std::optional<int> exit_code;
-  std::optional<int> signal;
-  /// "exited with code 3" / "was killed by signal 9 (SIGKILL)"
-  [[nodiscard]] std::string describe() const;
-};
-[[nodiscard]] exit_status decode_wait_status(int status) noexcept;
-
-/// Waits for `pid` (only that pid), retrying on EINTR. Blocks.
-[[nodiscard]] exit_status reap(pid_t pid) noexcept;
+// exit_status, decode_wait_status, reap, default_signal_dispositions and
+// unique_fd come from <procpool/shared/detail/posix.hpp>, the one copy the
+// backends, the worker entry point and the command line share.
 
 /// Signals a worker's process group (and the worker itself, in case it has not
 /// reached setpgid yet).
@@ -40,24 +33,24 @@ void signal_worker(pid_t pid, int sig) noexcept;
 /// PR_SET_PDEATHSIG (and exits if `parent` is already gone), waits for one byte
 /// on `gate` if it is >= 0 (the fork server releases it once it holds the
 /// worker's pidfd), takes its own process group, default signal dispositions,
-/// keeps only descriptors 0-2 and config.wake_fd, an empty signal mask, the
-/// resource limits; runs run_worker(config) and exits with its code.
+/// keeps only descriptors 0-2 and config.wake_fd, an
+/// empty signal mask, the resource limits; runs run_worker(config) and exits
+/// with its code. The caller forked with every signal blocked.
 [[noreturn]] void become_worker(worker_config config, pid_t parent, int gate = -1) noexcept;
 
-/// Every catchable signal back to its default disposition.
-void default_signal_dispositions() noexcept;
-
-/// Forks a worker running run_worker(config) and exits with its code. The child
-/// arms PR_SET_PDEATHSIG (the calling thread must live as long as the pool),
-/// gets its own process group, default signal dispositions, an empty signal
-/// mask, and only descriptors 0-2 and config.wake_fd. Throws
-/// procpool::error(spawn_failed) if fork or pidfd_open fails.
+/// Forks (with every signal blocked) a worker that runs run_worker(config) and
+/// exits with its code; the child is set up by become_worker. It arms
+/// PR_SET_PDEATHSIG: the calling thread must live as long as the pool. Throws procpool::error(spawn_failed) if fork or
+/// pidfd_open fails.
 started_worker fork_worker(worker_config config);
 
 /// Starts a fresh worker program with Boost.Process: `executable` (this program
-/// when empty) with the worker flag, the segment on descriptor 3, the wake
-/// eventfd on 4 and the shared-state arena on 5, PROCPOOL_WORKER set. Throws procpool::error(spawn_failed)
-/// naming the program and the reason (missing, not executable...).
+/// when empty) with the worker flag, the segment on
+/// descriptor 3, the wake eventfd on 4 and the shared-state arena on 5,
+/// nothing else from 3 up,
+/// default signal dispositions and an empty mask, PROCPOOL_WORKER set. Throws
+/// procpool::error(spawn_failed) naming the program and the reason (missing,
+/// not executable...).
 started_worker spawn_worker(const worker_config& config, const std::string& executable,
                             int segment_fd, int shared_state_fd);
 
