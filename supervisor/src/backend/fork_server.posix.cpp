@@ -54,6 +54,7 @@ bool send_msg(int sock, std::int32_t kind, std::int32_t pid, std::int32_t value,
   ::setpgid(0, 0);
   default_signal_dispositions();
   ::signal(SIGPIPE, SIG_IGN);
+  (void)stdin_from_dev_null();  // the server never reads it; holding the host's helps nobody
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

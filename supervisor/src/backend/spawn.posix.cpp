@@ -81,7 +81,7 @@ struct close_the_rest {
 };
 
 /// A close-on-exec duplicate of `fd` numbered 10 or higher, so that no source
-/// collides with a target descriptor (3-5) in the child.
+/// collides with a target descriptor (0, 3-5) in the child.
 unique_fd above_targets(int fd) {
   try {
     return dup_at_least(fd, 10);
@@ -114,6 +114,14 @@ started_worker spawn_worker(const worker_config& config, const std::string& exec
   const unique_fd segment = above_targets(segment_fd);
   const unique_fd wake = above_targets(config.wake_fd);
   const unique_fd state = above_targets(shared_state_fd);
+  // Never the host's terminal as stdin (SIGTTIN would stop a task that reads it).
+  const unique_fd null_input = [] {
+    try {
+      return open_dev_null(10);
+    } catch (const std::system_error& e) {
+      throw error(errc::spawn_failed, e.what());
+    }
+  }();
   boost::asio::io_context ctx;
   boost::system::error_code ec;
   // The launcher forks: no handler of the host program may run in the child
@@ -122,7 +130,7 @@ started_worker spawn_worker(const worker_config& config, const std::string& exec
   bp::process proc = bp::default_process_launcher()(
       ctx, ec, std::filesystem::path(exe),
       std::vector<std::string>{worker_flag, cfg.dump()}, bp::process_environment(env),
-      default_signals{},
+      default_signals{}, inherit_fd{STDIN_FILENO, null_input.get()},
       inherit_fd{worker_segment_fd, segment.get()}, inherit_fd{worker_wake_fd, wake.get()},
       inherit_fd{worker_shared_state_fd, state.get()}, close_the_rest{});
   blocked.restore();

@@ -27,6 +27,9 @@ namespace procpool::detail {
   }
   ::setpgid(0, 0);
   default_signal_dispositions();
+  // Never the host's terminal: a task that reads stdin in a background process
+  // group would be stopped by SIGTTIN and hang. End of file at once instead.
+  (void)stdin_from_dev_null();
   close_fds_except(&config.wake_fd, 1);
   unblock_all_signals();
 
