@@ -1,4 +1,5 @@
 #include <procpool/shared/detail/layout.hpp>
+#include <procpool/shared/detail/posix.hpp>
 #include <procpool/shared/detail/shared_state_arena.hpp>
 #include <procpool/worker/detail/worker_loop.hpp>
 #include <procpool/worker/worker_main.hpp>
@@ -40,6 +41,12 @@ void run_worker_if_requested(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) die(71, "the pool that started this worker is gone");
   ::setpgid(0, 0);
+  // The launcher installed the pool's descriptors without close-on-exec (the
+  // exec needed them); from here they are this worker's alone, and a program a
+  // task execs must not inherit them (the wake eventfd stays open all along).
+  for (const int fd : {detail::worker_segment_fd, detail::worker_wake_fd, detail::worker_shared_state_fd}) {
+    if (!detail::set_cloexec(fd)) die(65, std::string("a pool descriptor is missing: ") + std::strerror(errno));
+  }
 
   // Map the pool's segment: its header says how large it is.
   const int fd = detail::worker_segment_fd;

@@ -33,7 +33,8 @@ void signal_worker(pid_t pid, int sig) noexcept;
 /// PR_SET_PDEATHSIG (and exits if `parent` is already gone), waits for one byte
 /// on `gate` if it is >= 0 (the fork server releases it once it holds the
 /// worker's pidfd), takes its own process group, default signal dispositions,
-/// /dev/null as stdin, keeps only descriptors 0-2 and config.wake_fd, an
+/// /dev/null as stdin, keeps only descriptors 0-2 and config.wake_fd (made
+/// close-on-exec: programs a task execs get none of the pool's descriptors), an
 /// empty signal mask, the resource limits; runs run_worker(config) and exits
 /// with its code. The caller forked with every signal blocked.
 [[noreturn]] void become_worker(worker_config config, pid_t parent, int gate = -1) noexcept;
@@ -46,8 +47,8 @@ started_worker fork_worker(worker_config config);
 
 /// Starts a fresh worker program with Boost.Process: `executable` (this program
 /// when empty) with the worker flag, /dev/null as stdin, the segment on
-/// descriptor 3, the wake eventfd on 4 and the shared-state arena on 5,
-/// nothing else from 3 up,
+/// descriptor 3, the wake eventfd on 4 and the shared-state arena on 5 (the
+/// worker makes them close-on-exec once it runs), nothing else from 3 up,
 /// default signal dispositions and an empty mask, PROCPOOL_WORKER set. Throws
 /// procpool::error(spawn_failed) naming the program and the reason (missing,
 /// not executable...).

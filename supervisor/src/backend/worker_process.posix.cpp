@@ -31,6 +31,8 @@ namespace procpool::detail {
   // group would be stopped by SIGTTIN and hang. End of file at once instead.
   (void)stdin_from_dev_null();
   close_fds_except(&config.wake_fd, 1);
+  // Ours only: a program a task execs must not hold the pool's wake eventfd.
+  (void)set_cloexec(config.wake_fd);
   unblock_all_signals();
 
   apply_resource_limits(config);
