@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 namespace procpool::detail {
@@ -32,15 +33,24 @@ const fault_config& config() {
   return c;
 }
 
+/// True for the first process that reaches the armed `point`.
+bool first_at(std::string_view point) noexcept {
+  const fault_config& c = config();
+  if (c.point.empty() || c.point != point) return false;
+  const int fd = ::open(c.marker.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;  // somebody already faulted here
+  ::close(fd);
+  return true;
+}
+
 }  // namespace
 
 void fault_point(std::string_view point) noexcept {
-  const fault_config& c = config();
-  if (c.point.empty() || c.point != point) return;
-  const int fd = ::open(c.marker.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return;  // somebody already died here
-  ::close(fd);
-  ::raise(SIGKILL);
+  if (first_at(point)) ::raise(SIGKILL);
+}
+
+void fault_throw(std::string_view point) {
+  if (first_at(point)) throw std::runtime_error("injected fault at " + std::string(point));
 }
 
 }  // namespace procpool::detail

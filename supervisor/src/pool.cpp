@@ -1,4 +1,4 @@
-#include "pool_impl.hpp"
+#include "front/pool_front.hpp"
 #include <procpool/supervisor/pool.hpp>
 
 #include <new>
@@ -8,7 +8,7 @@ namespace procpool {
 using detail::space_policy;
 using detail::submit_request;
 
-pool::pool(options opts) : impl_(std::make_shared<detail::pool_impl>(std::move(opts))) {
+pool::pool(options opts) : impl_(std::make_shared<detail::pool_front>(std::move(opts))) {
   impl_->start();
 }
 
@@ -83,7 +83,15 @@ task_handle pool::submit_for(std::chrono::milliseconds timeout, std::string tag,
 }
 
 nlohmann::json pool::apply(std::string tag, std::string_view task, nlohmann::json args) {
-  return submit(std::move(tag), task, std::move(args)).get();
+  task_handle h = submit(std::move(tag), task, std::move(args));
+  // apply() never retains: the tag is free again once it returns, whatever
+  // the retention policy.
+  struct forget_on_exit {
+    detail::pool_front& front;
+    std::shared_ptr<detail::task_record> rec;
+    ~forget_on_exit() { front.forget(rec); }
+  } forget{*impl_, h.record_};
+  return h.get();
 }
 
 std::vector<nlohmann::json> pool::map(std::string_view task, const std::vector<nlohmann::json>& inputs,

@@ -1,5 +1,6 @@
-#include "pool_impl.hpp"
+#include "front/pool_front.hpp"
 #include "front/task_record.hpp"
+
 #include <procpool/supervisor/task_handle.hpp>
 
 namespace procpool {
@@ -17,7 +18,7 @@ task_state task_handle::state() const {
     const std::lock_guard<std::mutex> lock(r.m);
     if (r.terminal) return r.res.state;
   }
-  if (const auto p = r.pool.lock()) return p->live_state(r.id);
+  if (const auto p = r.pool.lock()) return p->live_state(r);
   return task_state::queued;
 }
 
@@ -27,16 +28,13 @@ bool task_handle::ready() const {
   return r.ready;
 }
 
-void task_handle::wait() const {
-  const detail::task_record& r = record();
-  std::unique_lock<std::mutex> lock(r.m);
-  r.cv.wait(lock, [&] { return r.ready; });
-}
+void task_handle::wait() const { (void)detail::await_result(record()); }
 
 bool task_handle::wait_for(std::chrono::milliseconds timeout) const {
   const detail::task_record& r = record();
+  const bool on_cb = detail::on_callback_thread();
   std::unique_lock<std::mutex> lock(r.m);
-  return r.cv.wait_for(lock, timeout, [&] { return r.ready; });
+  return r.cv.wait_for(lock, timeout, [&] { return r.ready || (on_cb && r.terminal); });
 }
 
 nlohmann::json task_handle::get() const {
@@ -48,10 +46,12 @@ nlohmann::json task_handle::get() const {
 }
 
 procpool::result task_handle::result() const {
-  const detail::task_record& r = record();
-  std::unique_lock<std::mutex> lock(r.m);
-  r.cv.wait(lock, [&] { return r.ready; });
-  return r.res;
+  procpool::result r = detail::await_result(record());
+  // Delivered: under retention::drop_once_delivered the tag leaves the pool.
+  if (record_->drop_on_delivery) {
+    if (const auto p = record_->pool.lock()) p->delivered(record_);
+  }
+  return r;
 }
 
 }  // namespace procpool

@@ -439,7 +439,9 @@ TYPED_TEST(PoolTypedTest, Apply_ReturnsValue) {
   EXPECT_EQ(pool.apply("a3", "echo", obj), obj);
   EXPECT_EQ(pool.apply("a4", "noop"), nullptr);
   EXPECT_THROW((void)pool.apply("a5", "throw_runtime", "no"), procpool::task_error);
-  EXPECT_EQ(pool.result("a1").value, 49) << "apply is submit().get(): the tag is held";
+  // apply() never retains: its tag is free again once it returns.
+  expect_errc([&] { (void)pool.result("a1"); }, errc::unknown_tag);
+  EXPECT_EQ(pool.apply("a1", "square", 8), 64) << "the same tag again";
   pool.close();
   pool.join();
 }

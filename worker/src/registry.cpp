@@ -1,5 +1,6 @@
 #include <procpool/worker/task.hpp>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -9,6 +10,7 @@ namespace {
 struct registry {
   std::mutex m;  // guards tasks during static initialisation
   std::map<std::string, task_entry, std::less<>> tasks;
+  std::atomic<bool> sealed{false};  // a pool exists: no more registrations
 };
 
 registry& the_registry() {
@@ -24,10 +26,22 @@ void register_task(task_entry entry) {
     throw error(errc::invalid_argument, "PROCPOOL_TASK: a task name must have 1 to 255 bytes");
   }
   const std::lock_guard<std::mutex> lock(r.m);
+  if (r.sealed.load(std::memory_order_acquire)) {
+    throw error(errc::invalid_argument,
+                "PROCPOOL_TASK(" + entry.name +
+                    "): registered after a pool was created; workers already started would not know it. "
+                    "Put PROCPOOL_TASK at namespace scope, outside any function");
+  }
   const std::string name = entry.name;
   if (!r.tasks.emplace(name, std::move(entry)).second) {
     throw error(errc::invalid_argument, "PROCPOOL_TASK: task '" + name + "' registered twice");
   }
+}
+
+void seal_task_registry() noexcept {
+  registry& r = the_registry();
+  const std::lock_guard<std::mutex> lock(r.m);
+  r.sealed.store(true, std::memory_order_release);
 }
 
 const task_entry* find_task(std::string_view name) noexcept {

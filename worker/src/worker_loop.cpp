@@ -218,7 +218,7 @@ int run_worker(const worker_config& c) noexcept {
 
     const claimed_message m = read_claim(h, c.index);
     // A time limit counts from the claim: tell a sleeping supervisor now.
-    if ((m.flags & message_timed) != 0) wake_collector(h, c.wake_fd);
+    if ((m.flags & message_wake_on_claim) != 0) wake_collector(h, c.wake_fd);
     const std::uint64_t started = row.claim_started_ns.load(std::memory_order_relaxed);
     const task_outcome out = run_claimed(c, row, m);
 

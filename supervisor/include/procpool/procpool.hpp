@@ -4,6 +4,7 @@
 #include <procpool/shared/error.hpp>
 #include <procpool/shared/result.hpp>
 #include <procpool/shared/task_state.hpp>
+#include <procpool/supervisor/observer.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool.hpp>
 #include <procpool/supervisor/pool_stats.hpp>

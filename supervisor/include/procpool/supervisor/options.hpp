@@ -4,12 +4,17 @@
 //   procpool::pool pool(procpool::options{}.with_workers(4).with_max_queue(64));
 #pragma once
 
+#include <procpool/supervisor/observer.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace procpool {
@@ -28,6 +33,14 @@ enum class mode { thread, process };
 ///    running program itself (its main() must begin with
 ///    procpool::run_worker_if_requested(argc, argv)) or options::worker_executable.
 enum class start_method { fork_server, fork, spawn };
+
+/// How long the pool keeps a finished tag's result for result() / take().
+///  - keep_until_taken (default): until take() removes it.
+///  - drop_once_delivered: until it was delivered once: its callback ran, or
+///    its handle's get()/result() or pool::result() returned it. Then the tag
+///    is unknown_tag to result() and may be submitted again.
+/// apply(), map(), starmap() and imap_unordered() never retain results.
+enum class retention { keep_until_taken, drop_once_delivered };
 
 [[nodiscard]] inline int default_worker_count() noexcept {
   const unsigned n = std::thread::hardware_concurrency();
@@ -92,6 +105,19 @@ struct options {
   /// make_rlock live there. Address space until used (pages are touched
   /// lazily); counts toward worker_memory_limit. At least 2 MiB.
   std::size_t shared_state_bytes = std::size_t{64} << 20U;
+  /// How long finished results stay in the pool (see retention).
+  procpool::retention result_retention = procpool::retention::keep_until_taken;
+  /// The most tags the pool holds for result()/take() at once, finished or
+  /// still in flight (0: no bound). At the bound, submit() blocks until one
+  /// is taken or delivered, try_submit() refuses with errc::full and
+  /// submit_for() waits at most its timeout: never a silent eviction.
+  std::size_t max_retained_results = 0;
+  /// Watches tasks and workers (see observer.hpp); null: none.
+  std::shared_ptr<procpool::observer> observer{};
+  /// Receives the pool's own diagnostics (a callback that threw, the pool
+  /// failing, a shutdown fault), one sentence each. Empty: written to stderr
+  /// as "procpool: <sentence>". Called from the pool's threads; must not throw.
+  std::function<void(std::string_view)> diagnostic{};
 
   options& with_mode(procpool::mode m) { mode = m; return *this; }
   options& with_workers(int n) { workers = n; return *this; }
@@ -113,6 +139,10 @@ struct options {
   options& with_start_timeout(std::chrono::milliseconds t) { start_timeout = t; return *this; }
   options& with_terminate_grace(std::chrono::milliseconds g) { terminate_grace = g; return *this; }
   options& with_shared_state_bytes(std::size_t n) { shared_state_bytes = n; return *this; }
+  options& with_result_retention(procpool::retention r) { result_retention = r; return *this; }
+  options& with_max_retained_results(std::size_t n) { max_retained_results = n; return *this; }
+  options& with_observer(std::shared_ptr<procpool::observer> o) { observer = std::move(o); return *this; }
+  options& with_diagnostic(std::function<void(std::string_view)> d) { diagnostic = std::move(d); return *this; }
 };
 
 /// Per-submission settings that override the pool's options.

@@ -49,7 +49,7 @@
 namespace procpool {
 
 namespace detail {
-class pool_impl;
+class pool_front;
 class shared_state_arena;
 struct completion_channel;
 }  // namespace detail
@@ -243,7 +243,7 @@ class pool {
  private:
   friend class unordered_results;
   [[nodiscard]] detail::shared_state_arena& shared_state() const noexcept;
-  std::shared_ptr<detail::pool_impl> impl_;
+  std::shared_ptr<detail::pool_front> impl_;
 };
 
 }  // namespace procpool

@@ -10,6 +10,8 @@
 
 namespace procpool {
 
+class pool;
+
 namespace detail {
 struct task_record;
 }  // namespace detail
@@ -41,6 +43,7 @@ class task_handle {
   [[nodiscard]] procpool::result result() const;
 
  private:
+  friend class pool;
   const detail::task_record& record() const;
   std::shared_ptr<detail::task_record> record_;
 };

@@ -121,8 +121,16 @@ struct task_entry {
 
 /// Registers a task; throws procpool::error(invalid_argument) on an empty or
 /// duplicate name (at static-initialisation time, which ends the program with
-/// the message: a duplicate registration is a programming error).
+/// the message: a duplicate registration is a programming error), and once a
+/// pool exists: workers already started could not know the task, and worker
+/// threads read the registry without a lock (put PROCPOOL_TASK at namespace
+/// scope).
 void register_task(task_entry entry);
+
+/// Closes the registry for good: every pool calls it when it is made, so a
+/// registration after that is refused at the registration itself, never as
+/// "unknown task" inside a worker. Thread-safe.
+void seal_task_registry() noexcept;
 
 /// The task registered under `name`, or nullptr. Thread-safe after static
 /// initialisation (the registry is read-only once main() runs).

@@ -7,6 +7,22 @@
 
 namespace procpool::detail {
 
+/// `t + d` on the steady clock, or time_point::max() ("never") where the sum
+/// would overflow: a practically infinite limit such as milliseconds::max()
+/// stays infinite instead of wrapping into the past. A negative `d` counts as 0.
+template <class Rep, class Period>
+[[nodiscard]] std::chrono::steady_clock::time_point saturating_add(
+    std::chrono::steady_clock::time_point t, std::chrono::duration<Rep, Period> d) noexcept {
+  using clock = std::chrono::steady_clock;
+  if (d <= d.zero()) return t;
+  const auto room = clock::time_point::max() - t;
+  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(room) ||
+      std::chrono::duration_cast<clock::duration>(d) >= room) {
+    return clock::time_point::max();
+  }
+  return t + std::chrono::duration_cast<clock::duration>(d);
+}
+
 class deadline {
  public:
   using clock = std::chrono::steady_clock;

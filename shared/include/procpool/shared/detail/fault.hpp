@@ -19,8 +19,13 @@ namespace procpool::detail {
 
 #ifdef PROCPOOL_FAULT_INJECTION
 void fault_point(std::string_view point) noexcept;
+/// As fault_point, but the first process to reach `point` throws
+/// std::runtime_error instead of dying: a fault inside the supervisor's own
+/// threads (points: monitor_loop, callback_loop).
+void fault_throw(std::string_view point);
 #else
 inline void fault_point(std::string_view /*point*/) noexcept {}
+inline void fault_throw(std::string_view /*point*/) {}
 #endif
 
 }  // namespace procpool::detail

@@ -72,9 +72,10 @@ enum message_flags : std::uint32_t {
   /// the task once per element and returns an array of outcomes, each
   /// [0, value] or [1, error type, error message] (pool::map's chunks).
   message_batch = 1U,
-  /// The task has a time limit: the worker wakes the collector when it claims
-  /// it, so the supervisor arms the deadline at once (not at its next wake-up).
-  message_timed = 2U,
+  /// The supervisor wants to know when this message is claimed (a time limit
+  /// to arm at once, an observer's task_started): the worker wakes the
+  /// collector after claiming it. Others are claimed silently.
+  message_wake_on_claim = 2U,
 };
 static_assert(std::is_trivially_copyable_v<message_header>);
 

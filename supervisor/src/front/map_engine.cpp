@@ -1,0 +1,156 @@
+// pool::map / starmap: every input is checked first, then inputs travel in
+// chunks (one message, one result each); results come back in input order.
+#include "arguments.hpp"
+#include "front/pool_front.hpp"
+
+#include <procpool/shared/detail/codec.hpp>
+#include <procpool/shared/detail/layout.hpp>
+
+#include <algorithm>
+#include <deque>
+
+namespace procpool::detail {
+namespace {
+
+struct chunk {
+  std::size_t begin, end;
+  std::vector<std::uint8_t> payload;
+};
+
+/// The positional argument arrays of `inputs`; throws the first bad one.
+std::vector<nlohmann::json> check_inputs(const task_entry& e, const std::vector<nlohmann::json>& inputs,
+                                         bool positional, const std::string& where) {
+  std::vector<nlohmann::json> pos(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const auto item = [&] { return where + ": input " + std::to_string(i); };
+    if (positional && !inputs[i].is_array()) {
+      throw error(errc::bad_arguments, item() + ": task '" + e.name + "' needs an array of positional arguments");
+    }
+    pos[i] = positional ? inputs[i] : positional_args(e, inputs[i], item);
+    try {
+      e.check(pos[i]);
+    } catch (const error& ex) {
+      throw error(errc::bad_arguments, item() + ": " + ex.what());
+    }
+  }
+  return pos;
+}
+
+/// Encodes [begin, end) of `pos` as chunks of at most `chunksize` inputs; a
+/// chunk over `max_payload` is split in halves.
+std::vector<chunk> encode_chunks(const std::vector<nlohmann::json>& pos, std::size_t chunksize,
+                                 std::size_t max_payload, const std::string& where) {
+  std::vector<chunk> chunks;
+  std::vector<std::pair<std::size_t, std::size_t>> todo;
+  for (std::size_t b = 0; b < pos.size(); b += chunksize) todo.emplace_back(b, std::min(pos.size(), b + chunksize));
+  std::reverse(todo.begin(), todo.end());
+  while (!todo.empty()) {
+    const auto [b, end] = todo.back();
+    todo.pop_back();
+    nlohmann::json arr = nlohmann::json::array();
+    for (std::size_t i = b; i < end; ++i) arr.push_back(pos[i]);
+    std::vector<std::uint8_t> payload = encode(arr);
+    if (payload.size() > max_payload) {
+      if (end - b == 1) {
+        throw error(errc::too_large, where + ": input " + std::to_string(b) + " encodes to " +
+                                         std::to_string(payload.size()) + " bytes, over options::max_payload_bytes (" +
+                                         std::to_string(max_payload) + ")");
+      }
+      const std::size_t mid = b + (end - b) / 2;
+      todo.emplace_back(mid, end);
+      todo.emplace_back(b, mid);
+      continue;
+    }
+    chunks.push_back({b, end, std::move(payload)});
+  }
+  return chunks;
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::vector<nlohmann::json>& inputs,
+                                            bool positional, std::size_t chunksize) {
+  const std::string where = positional ? "pool::starmap" : "pool::map";
+  if (inputs.empty()) return {};
+  const task_entry* e = find_task(task);
+  if (e == nullptr) throw error(errc::unknown_task, where + ": unknown task '" + std::string(task) + "'");
+  // Validate every input before accepting any: a bad one refuses the call whole.
+  std::vector<nlohmann::json> pos = check_inputs(*e, inputs, positional, where);
+  if (chunksize == 0) {
+    // About four chunks per worker, at most 4096 inputs each (bounded results).
+    const auto workers = static_cast<std::size_t>(opts_.workers);
+    chunksize = std::clamp<std::size_t>((inputs.size() + 4 * workers - 1) / (4 * workers), 1, 4096);
+  }
+  std::vector<chunk> chunks = encode_chunks(pos, chunksize, opts_.max_payload_bytes, where);
+
+  struct in_flight {
+    std::size_t begin, end;
+    task_handle handle;
+  };
+  const auto send = [&](std::size_t b, std::size_t end, std::vector<std::uint8_t> payload) {
+    prepared_task p;
+    p.tag = "map[" + std::to_string(b) + ".." + std::to_string(end) + ")";
+    p.task = e->name;
+    p.payload = std::move(payload);
+    submit_request req;
+    req.tag = p.tag;
+    req.task = e->name;
+    req.keyed = false;
+    req.flags = message_batch;
+    req.items = end - b;
+    return in_flight{b, end, submit_prepared(std::move(p), std::move(req))};
+  };
+  std::deque<in_flight> pending;
+  for (chunk& c : chunks) pending.push_back(send(c.begin, c.end, std::move(c.payload)));
+  chunks.clear();
+
+  std::vector<nlohmann::json> values(inputs.size());
+  std::optional<procpool::result> first_failure;
+  std::size_t first_index = inputs.size();
+  while (!pending.empty()) {
+    in_flight c = std::move(pending.front());
+    pending.pop_front();
+    procpool::result r = c.handle.result();
+    const std::size_t b = c.begin;
+    if (r.state == task_state::failed && r.error_type == "procpool::too_large" && c.end - b > 1) {
+      // The chunk's results together were over max_payload_bytes: halve it.
+      const std::size_t mid = b + (c.end - b) / 2;
+      for (const auto& [lo, hi] : {std::pair{b, mid}, std::pair{mid, c.end}}) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (std::size_t i = lo; i < hi; ++i) arr.push_back(pos[i]);
+        pending.push_back(send(lo, hi, encode(arr)));
+      }
+      continue;
+    }
+    if (!r.ok()) {  // the whole chunk: crashed, timed out, cancelled
+      if (b < first_index) {
+        first_index = b;
+        r.tag = std::to_string(b);
+        first_failure = std::move(r);
+      }
+      continue;
+    }
+    for (std::size_t j = 0; j < r.value.size(); ++j) {
+      nlohmann::json& o = r.value[j];
+      if (o.size() >= 2 && o[0] == 0) {
+        values[b + j] = std::move(o[1]);
+      } else if (b + j < first_index && o.size() >= 3) {
+        first_index = b + j;
+        procpool::result f = r;
+        f.tag = std::to_string(b + j);
+        f.state = task_state::failed;
+        f.value = nullptr;
+        f.error_type = o[1].get<std::string>();
+        f.error_message = o[2].get<std::string>();
+        first_failure = std::move(f);
+      }
+    }
+  }
+  if (first_failure) {
+    const procpool::result& f = *first_failure;
+    throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
+  }
+  return values;
+}
+
+}  // namespace procpool::detail

@@ -1,0 +1,105 @@
+#include "front/result_store.hpp"
+
+#include <procpool/shared/error.hpp>
+
+namespace procpool::detail {
+
+void result_store::reserve(const std::string& tag, space_policy policy, const deadline& until,
+                           const char* where) {
+  std::unique_lock<std::mutex> lock(m_);
+  for (;;) {
+    if (held_locked(tag)) {
+      throw error(errc::duplicate_tag, std::string(where) + ": tag '" + tag +
+                                           "' is already in the result map (take() it to reuse the tag)");
+    }
+    const bool busy = reserved_.count(tag) != 0;
+    const bool at_bound = max_held_ != 0 && by_tag_.size() + reserved_.size() >= max_held_;
+    if (!busy && !at_bound) break;
+    const std::string why = busy ? "tag '" + tag + "' is being submitted by another call"
+                                 : "the pool holds options::max_retained_results (" + std::to_string(max_held_) +
+                                       ") results: take() some first (tag '" + tag + "')";
+    if (policy == space_policy::fail_fast || (policy == space_policy::block_for && until.passed())) {
+      throw error(errc::full, std::string(where) + ": " + why);
+    }
+    if (until.infinite()) {
+      changed_.wait(lock);
+    } else {
+      changed_.wait_for(lock, until.remaining());
+    }
+  }
+  reserved_.insert(tag);
+}
+
+void result_store::publish(const std::shared_ptr<task_record>& rec) {
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    reserved_.erase(rec->tag);
+    // Delivered (callbacks ran) before the submitting call got here.
+    if (!rec->left_store) by_tag_.emplace(rec->tag, rec);
+  }
+  changed_.notify_all();
+}
+
+void result_store::release(const std::string& tag) {
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    reserved_.erase(tag);
+  }
+  changed_.notify_all();
+}
+
+procpool::result result_store::wait(std::string_view tag, bool take, const char* where) {
+  std::shared_ptr<task_record> rec;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    const auto it = by_tag_.find(std::string(tag));
+    if (it == by_tag_.end()) {
+      throw error(errc::unknown_tag, std::string(where) + ": unknown tag '" + std::string(tag) + "'");
+    }
+    rec = it->second;
+  }
+  procpool::result r = await_result(*rec);
+  if (take || policy_ == retention::drop_once_delivered) erase(rec);
+  return r;
+}
+
+std::map<std::string, procpool::result> result_store::wait_all() {
+  std::vector<std::shared_ptr<task_record>> recs;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    recs.reserve(by_tag_.size());
+    for (const auto& [tag, rec] : by_tag_) recs.push_back(rec);
+  }
+  std::map<std::string, procpool::result> out;
+  for (const auto& rec : recs) {
+    out.emplace(rec->tag, await_result(*rec));
+    if (policy_ == retention::drop_once_delivered) erase(rec);
+  }
+  return out;
+}
+
+void result_store::delivered(const std::shared_ptr<task_record>& rec) {
+  if (policy_ == retention::drop_once_delivered && rec->keyed) erase(rec);
+}
+
+void result_store::erase(const std::shared_ptr<task_record>& rec) {
+  if (!rec->keyed) return;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    erase_locked(rec);
+  }
+  changed_.notify_all();
+}
+
+void result_store::erase_locked(const std::shared_ptr<task_record>& rec) {
+  rec->left_store = true;
+  const auto it = by_tag_.find(rec->tag);
+  if (it != by_tag_.end() && it->second == rec) by_tag_.erase(it);
+}
+
+std::size_t result_store::size() const {
+  const std::lock_guard<std::mutex> lock(m_);
+  return by_tag_.size();
+}
+
+}  // namespace procpool::detail

@@ -1,0 +1,69 @@
+// The result store: the records of keyed tags (submit, apply), their
+// retention, and waiting for them by tag.
+//
+// A tag exists in the store only once its submission was accepted. While a
+// submission is in progress its tag is reserved: invisible to result() and
+// take() (unknown_tag), and a concurrent submission of the same tag waits for
+// the first one's outcome (accepted: duplicate_tag; refused: it goes ahead).
+// With options::max_retained_results, reservations and held tags together
+// stay under the bound: a submission waits for room as its policy says.
+#pragma once
+
+#include "backend/backend.hpp"
+#include "front/task_record.hpp"
+
+#include <procpool/shared/detail/deadline.hpp>
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace procpool::detail {
+
+class result_store {
+ public:
+  result_store(retention policy, std::size_t max_held) : policy_(policy), max_held_(max_held) {}
+
+  [[nodiscard]] retention policy() const noexcept { return policy_; }
+
+  /// Reserves `tag` for a submission in progress. Blocks as `policy` says
+  /// while the same tag is being submitted elsewhere or the store is at its
+  /// bound. Throws procpool::error: duplicate_tag (held), full.
+  void reserve(const std::string& tag, space_policy policy, const deadline& until, const char* where);
+  /// The reserved tag was accepted: `rec` becomes visible under it.
+  void publish(const std::shared_ptr<task_record>& rec);
+  /// The reserved tag was refused: it never existed.
+  void release(const std::string& tag);
+
+  /// Blocks until `tag` is ready; its outcome. With `take`, or under
+  /// drop_once_delivered, the tag leaves the store. Throws unknown_tag.
+  [[nodiscard]] procpool::result wait(std::string_view tag, bool take, const char* where);
+  /// Blocks until every tag held now is ready; their outcomes by tag.
+  [[nodiscard]] std::map<std::string, procpool::result> wait_all();
+  /// `rec` was delivered (its handle returned it, or its callbacks ran):
+  /// under drop_once_delivered it leaves the store.
+  void delivered(const std::shared_ptr<task_record>& rec);
+  /// Removes `rec` whatever the policy (apply() never retains).
+  void erase(const std::shared_ptr<task_record>& rec);
+
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  [[nodiscard]] bool held_locked(const std::string& tag) const { return by_tag_.count(tag) != 0; }
+  void erase_locked(const std::shared_ptr<task_record>& rec);
+
+  const retention policy_;
+  const std::size_t max_held_;  ///< 0: no bound
+  mutable std::mutex m_;
+  std::condition_variable changed_;  // a tag left, or a reservation ended
+  std::unordered_map<std::string, std::shared_ptr<task_record>> by_tag_;  // guarded by m_
+  std::unordered_set<std::string> reserved_;                               // guarded by m_
+};
+
+}  // namespace procpool::detail
