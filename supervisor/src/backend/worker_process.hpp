@@ -25,8 +25,16 @@ struct started_worker {
 // unique_fd come from <procpool/shared/detail/posix.hpp>, the one copy the
 // backends, the worker entry point and the command line share.
 
-/// Signals a worker's process group (and the worker itself, in case it has not
-/// reached setpgid yet).
+/// Signals a worker and its process group: the worker through its pidfd (so
+/// a reused pid is never hit), the group with killpg(pid). The caller
+/// guarantees the worker is unreaped (the fork server: until wait_exit(pid)),
+/// so the group id is still the worker's. If the pidfd says the worker is
+/// already reaped (ESRCH) the group is left alone. `pidfd` < 0: the pid is used.
+void signal_worker(int pidfd, pid_t pid, int sig) noexcept;
+
+/// The pid-only form: signals the process group and the worker itself (in
+/// case it has not reached setpgid yet). Safe only while the worker is
+/// unreaped. Superseded by the pidfd form; kept until every caller has one.
 void signal_worker(pid_t pid, int sig) noexcept;
 
 /// In a freshly forked child: becomes a worker and never returns. Arms
@@ -57,9 +65,15 @@ started_worker spawn_worker(const worker_config& config, const std::string& exec
 
 /// The fork server: a single-threaded process forked when the pool is created,
 /// before the pool starts any thread. It forks every worker on request (so no
-/// worker comes from a threaded process), reaps them and reports their exit
-/// status. If the supervisor dies its socket closes: the server SIGKILLs its
-/// workers' process groups and exits.
+/// worker comes from a threaded process) and reports when one exits. If the
+/// supervisor dies its socket closes: the server SIGKILLs its workers' process
+/// groups and exits.
+///
+/// Reaping guarantee: the server reaps a worker it forked only when the
+/// supervisor asks, through wait_exit(pid). Until then an exited worker stays
+/// an unreaped zombie, so its pid, which is also its process group id, cannot
+/// be reused: the supervisor may signal the worker and its group (signal_worker)
+/// at any time before it calls wait_exit, and must not after.
 class fork_server {
  public:
   /// Forks the server now. `base` is every worker's configuration but the row.
@@ -83,7 +97,14 @@ class fork_server {
   [[nodiscard]] int fd() const noexcept { return sock_; }
   /// Reads the reports available now, without blocking.
   void pump();
-  /// The exit status of worker `pid`, blocking until the server reports it.
+  /// How worker `pid` ended, once the server has reported its exit (see pump);
+  /// it is still unreaped then. nullopt while it runs or before the report.
+  [[nodiscard]] std::optional<exit_status> exited(pid_t pid) const;
+  /// Asks the server to kill what is left of worker `pid`'s process group and
+  /// reap it, and returns its exit status. Call it once the worker's pidfd is
+  /// readable (it has exited) and the supervisor is done signalling it: from
+  /// here its pid may be reused. Blocks for the server's answer (bounded: a
+  /// server that does not answer is killed, and the worker counts as SIGKILLed).
   exit_status wait_exit(pid_t pid);
 
  private:
@@ -104,7 +125,8 @@ class fork_server {
   pid_t pid_ = -1;
   int sock_ = -1;
   bool dead_ = false;
-  std::unordered_map<pid_t, int> exits_;  // wait statuses reported, not yet taken
+  std::unordered_map<pid_t, exit_status> exits_;   // exited, reported, not reaped yet
+  std::unordered_map<pid_t, exit_status> reaped_;  // answers to wait_exit's reap requests
   std::deque<message> replies_;
 };
 

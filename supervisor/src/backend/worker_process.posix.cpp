@@ -60,6 +60,18 @@ started_worker fork_worker(worker_config config) {
   return {pid, fd};
 }
 
+void signal_worker(int pidfd, pid_t pid, int sig) noexcept {
+  if (pidfd >= 0) {
+    if (pidfd_signal(pidfd, sig) != 0) {
+      if (errno == ESRCH) return;  // reaped: its pid and group may name others now
+      if (pid > 0) ::kill(pid, sig);  // no pidfd_send_signal here (ENOSYS)
+    }
+  } else if (pid > 0) {
+    ::kill(pid, sig);
+  }
+  if (pid > 0) ::killpg(pid, sig);
+}
+
 void signal_worker(pid_t pid, int sig) noexcept {
   if (pid <= 0) return;
   ::kill(-pid, sig);
