@@ -224,11 +224,9 @@ void pool_front::finish_locked(const std::shared_ptr<task_record>& rec, procpool
     rec->channel->cv.notify_all();
   }
   if (opts_.observer && rec->keyed) opts_.observer->task_finished(rec->tag, rec->res.state);
-  if (rec->has_callbacks) {
-    callbacks_.enqueue_locked(rec);
-  } else {
-    rec->cv.notify_all();
-  }
+  if (rec->has_callbacks) callbacks_.enqueue_locked(rec);
+  // Also with callbacks pending: a waiter on a callback thread needs only the outcome.
+  rec->cv.notify_all();
   cv_.notify_all();
 }
 
