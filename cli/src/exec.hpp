@@ -25,8 +25,9 @@
 namespace procpool::cli {
 
 /// What `exec` throws when the command exits non-zero or is killed by a
-/// signal. what() starts with "exited with code N" or "killed by signal N"; the
-/// command line turns that into the result's exit_code or signal.
+/// signal. what() starts with exit_status::describe() ("exited with code N" /
+/// "was killed by signal N (SIGX)"); the command line turns that into the
+/// result line's exit_code or signal (process_end_of in output.cpp).
 class command_failed : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -115,6 +115,11 @@ process_end process_end_of(const procpool::result& r, bool is_exec) {
     return e;
   }
   if (r.error_type == command_failed_type || r.error_type == task_stopped_type) {
+    // The one place that still reads message text: a task that fails reaches
+    // the supervisor as an exception type and a message only (a failed
+    // result's value is not carried), so the command's end comes back in the
+    // words exit_status::describe() wrote. A structured failure detail in the
+    // result would replace this.
     const std::string_view m = r.error_message;
     if (auto s = number_after(m, "killed by signal ")) {
       e.signal = s;
