@@ -72,12 +72,12 @@ int main(int argc, char** argv) {
   // Options can also be built with chainable setters.
   procpool::pool pool(procpool::options{}.with_mode(m).with_workers(4));
 
-  // 1. apply: submit and wait for the value. The tag stays in the pool's result
-  //    map, so it can be fetched again with pool.result("seven").
+  // 1. apply: submit and wait for the value. apply() keeps nothing: the tag is
+  //    free again once it returns (submit() is the call whose result stays).
   std::cout << "apply\n";
   const nlohmann::json seven = pool.apply("seven", "square", 7);
   expect(seven == 49, "apply(square, 7) == 49");
-  expect(pool.result("seven").ok(), "result(\"seven\") is done");
+  expect(pool.apply("seven", "square", 8) == 64, "the tag \"seven\" is free again");
 
   // 2. map: one task per input, values in input order. map() tasks are untagged.
   std::cout << "map\n";
@@ -144,8 +144,9 @@ int main(int argc, char** argv) {
   }
 
   // 6. Refusals happen at the call, with a reason, and nothing is queued.
+  (void)pool.submit("eight", "square", 8).get();  // submit() keeps the tag until take()
   try {
-    (void)pool.submit("seven", "square", 8);  // "seven" is still held by step 1
+    (void)pool.submit("eight", "square", 8);
     expect(false, "a duplicate tag is refused");
   } catch (const procpool::error& e) {
     std::cout << "  refused: " << e.what() << '\n';

@@ -23,6 +23,8 @@
 #include <ctime>
 #include <memory>
 #include <stdexcept>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -203,3 +205,18 @@ PROCPOOL_TASK(fault_list_fds, list_fds);
 PROCPOOL_TASK(fault_spin_us, spin_us);
 PROCPOOL_TASK(fault_init_throw, [](const std::string& msg) { throw std::runtime_error(msg); });
 PROCPOOL_TASK(fault_poll_stop, poll_stop);
+/// Marks this worker present in `dir`, waits (bounded) until `n` are, returns
+/// how many it saw: `n` workers busy at the same time.
+PROCPOOL_TASK(fault_meet, [](const std::string& dir, int n) {
+  std::ofstream(dir + "/" + std::to_string(::getpid()));
+  const auto count = [&] {
+    std::size_t k = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++k;
+    return k;
+  };
+  const auto until = std::chrono::steady_clock::now() + procpool_test::scaled(10s);
+  while (count() < static_cast<std::size_t>(n) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(2ms);  // waiting for the other worker, not ordering
+  }
+  return count();
+});

@@ -355,3 +355,26 @@ TYPED_TEST(PoolSeamTypedTest, Registry_TaskRegisteredAfterPoolCreation_Refused) 
 }
 
 }  // namespace
+
+namespace {
+
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// After terminate() the process-mode monitor polled with a zero timeout for as
+// long as the pool object lived: about a core while idle.
+TYPED_TEST(PoolSeamTypedTest, Terminate_IdlePoolAfterwardsUsesNoCpu) {
+  procpool::pool pool(TestFixture::opts(1));
+  EXPECT_EQ(pool.apply("a", "square", 2), 4);
+  pool.terminate();
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(300ms);  // a measuring window, not ordering
+  const double used = cpu_seconds() - before;
+  EXPECT_LT(used, 0.1) << "the pool burned " << used << " s of CPU in 0.3 s while idle";
+}
+
+}  // namespace

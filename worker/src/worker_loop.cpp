@@ -47,6 +47,7 @@ wait_outcome wait_for_work_locked(segment_header* h) {
     unlock_queue(h);
     q.not_empty.wait(seen);
     q.not_empty.finish_wait();
+    fault_point("woken_before_claim");
     lock_queue(h);
   }
 }

@@ -48,7 +48,9 @@ class process_launcher final : public launcher {
   }
 
   [[nodiscard]] bool can_kill() const noexcept override { return true; }
-  void signal(const worker_handle& w, int sig) noexcept override { signal_worker(w.pid, sig); }
+  // Through the pidfd, and the group only while the worker is unreaped: the
+  // fork server reaps only when reap() asks it to (wait_exit).
+  void signal(const worker_handle& w, int sig) noexcept override { signal_worker(w.pidfd, w.pid, sig); }
 
   exit_status reap(std::uint32_t index, const worker_handle& w) override {
     // The worker is gone but not reaped (a zombie), so its pid, which is also

@@ -127,6 +127,8 @@ class pool {
                          callback on_done = {}, callback on_error = {});
 
   /// submit(...).get(): blocks for the value, throws task_error if not done.
+  /// Keeps nothing: once it returns the tag is free again, whatever
+  /// options::result_retention says.
   nlohmann::json apply(std::string tag, std::string_view task, nlohmann::json args = nullptr);
 
   /// Runs `task` once per input (each input is the whole argument value, as for

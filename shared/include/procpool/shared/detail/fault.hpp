@@ -9,6 +9,7 @@
 //   claim_before_head    a claim is recorded, the ring head not yet advanced
 //   claim_after_head     the head advanced, `popped` not yet counted (lock held)
 //   idle_holding_lock    about to sleep for work, queue lock held
+//   woken_before_claim   woken for work, not holding the lock, nothing claimed yet
 //   publish_before_commit  result bytes written, write position not stored
 //   publish_after_commit   result published, claim not yet withdrawn
 #pragma once
