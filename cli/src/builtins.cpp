@@ -114,7 +114,7 @@ json exec_task(task_context& ctx, const command_argv& a) {
       while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.remove_suffix(1);
       append_utf8_repaired(msg, rest);
     }
-    throw command_failed(msg);
+    throw command_failed(msg, o.status);
   }
   json v = json::object();
   v["exit_code"] = o.status.exit_code.value_or(0);

@@ -289,9 +289,21 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
   if (pipes.out_open) (void)drain(pipes.out.get(), o.out, max_output, o.truncated);
   if (pipes.err_open) (void)drain(pipes.err.get(), o.err, max_output, o.truncated);
   if (stopped) {
-    throw task_stopped("exec: '" + argv[0] + "' stopped on request (" + o.status.describe() + ")");
+    throw task_stopped("exec: '" + argv[0] + "' stopped on request (" + o.status.describe() + ")",
+                       end_detail(o.status));
   }
   return o;
 }
 
 }  // namespace procpool::cli::detail
+
+namespace procpool::cli {
+
+nlohmann::json end_detail(const procpool::detail::exit_status& status) {
+  nlohmann::json d = nlohmann::json::object();
+  if (status.exit_code) d["exit_code"] = *status.exit_code;
+  if (status.signal) d["signal"] = *status.signal;
+  return d;
+}
+
+}  // namespace procpool::cli

@@ -24,13 +24,17 @@
 
 namespace procpool::cli {
 
+/// How a command ended, as a task_failure's detail: {"exit_code": N} or
+/// {"signal": N}. The command line reads it back (process_end_of in output.cpp).
+[[nodiscard]] nlohmann::json end_detail(const procpool::detail::exit_status& status);
+
 /// What `exec` throws when the command exits non-zero or is killed by a
 /// signal. what() starts with exit_status::describe() ("exited with code N" /
-/// "was killed by signal N (SIGX)"); the command line turns that into the
-/// result line's exit_code or signal (process_end_of in output.cpp).
-class command_failed : public std::runtime_error {
+/// "was killed by signal N (SIGX)"); the detail carries the same as fields.
+class command_failed : public procpool::task_failure {
  public:
-  using std::runtime_error::runtime_error;
+  command_failed(const std::string& message, const procpool::detail::exit_status& status)
+      : task_failure(errc::task_failed, message, end_detail(status)) {}
 };
 
 /// What `exec` throws when the program cannot be started (not found, not
@@ -41,10 +45,12 @@ class command_not_started : public std::runtime_error {
 };
 
 /// What a built-in task throws when the pool asked it to stop (terminate(), or a
-/// time limit in thread mode) and it gave up.
-class task_stopped : public std::runtime_error {
+/// time limit in thread mode) and it gave up: errc::cancelled, with how its
+/// command ended for exec.
+class task_stopped : public procpool::task_failure {
  public:
-  using std::runtime_error::runtime_error;
+  explicit task_stopped(const std::string& message, nlohmann::json detail = nullptr)
+      : task_failure(errc::cancelled, message, std::move(detail)) {}
 };
 
 namespace detail {

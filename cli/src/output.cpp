@@ -82,23 +82,6 @@ bool fd_writer::flush() {
 
 // ---- result lines ----------------------------------------------------------------------
 
-namespace {
-
-constexpr std::string_view command_failed_type = "procpool::cli::command_failed";
-constexpr std::string_view task_stopped_type = "procpool::cli::task_stopped";
-
-std::optional<int> number_after(std::string_view text, std::string_view prefix) {
-  const std::size_t at = text.find(prefix);
-  if (at == std::string_view::npos) return std::nullopt;
-  const char* first = text.data() + at + prefix.size();
-  int v = 0;
-  const auto r = std::from_chars(first, text.data() + text.size(), v);
-  if (r.ec != std::errc{}) return std::nullopt;
-  return v;
-}
-
-}  // namespace
-
 process_end process_end_of(const procpool::result& r, bool is_exec) {
   process_end e;
   if (r.exit_code || r.signal) {  // the worker itself ended (crashed, killed on a time limit)
@@ -114,18 +97,13 @@ process_end process_end_of(const procpool::result& r, bool is_exec) {
     }
     return e;
   }
-  if (r.error_type == command_failed_type || r.error_type == task_stopped_type) {
-    // The one place that still reads message text: a task that fails reaches
-    // the supervisor as an exception type and a message only (a failed
-    // result's value is not carried), so the command's end comes back in the
-    // words exit_status::describe() wrote. A structured failure detail in the
-    // result would replace this.
-    const std::string_view m = r.error_message;
-    if (auto s = number_after(m, "killed by signal ")) {
-      e.signal = s;
-    } else if (auto c = number_after(m, "exited with code ")) {
-      e.exit_code = c;
-    }
+  // A command that failed or was stopped: how it ended is the failure's detail
+  // (command_failed / task_stopped carry {"exit_code"} or {"signal"}).
+  if (r.value.is_object()) {
+    const auto code = r.value.find("exit_code");
+    if (code != r.value.end() && code->is_number_integer()) e.exit_code = code->get<int>();
+    const auto sig = r.value.find("signal");
+    if (sig != r.value.end() && sig->is_number_integer()) e.signal = sig->get<int>();
   }
   return e;
 }

@@ -50,8 +50,6 @@ constexpr std::uint64_t exec_bit = std::uint64_t{1} << 63U;
 
 constexpr auto tick = std::chrono::milliseconds{200};  // progress redraw and output flush
 
-/// The demangled type of procpool::cli::task_stopped, as results carry it.
-constexpr std::string_view task_stopped_type = "procpool::cli::task_stopped";
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -548,7 +546,7 @@ void runner::on_result_(const procpool::result& result, std::uint64_t packed,
   // the task returns first and the pool records its exception. Report both the same.
   const procpool::result* rp = &result;
   std::optional<procpool::result> stopped;
-  if (result.state == task_state::failed && result.error_type == task_stopped_type) {
+  if (result.state == task_state::failed && result.error_code == procpool::errc::cancelled) {
     const process_end pe = process_end_of(result, is_exec);  // exec: the command's signal
     stopped = result;
     stopped->state = task_state::cancelled;

@@ -123,6 +123,7 @@ void claim_locked(segment_header* h, std::uint32_t i) noexcept {
   row.stop.store(0, std::memory_order_relaxed);  // a stop request is per task
   row.claim_started_ns.store(realtime_ns(), std::memory_order_relaxed);
   row.claim_mono_ns.store(monotonic_ns(), std::memory_order_relaxed);
+  row.batch_item.store(0, std::memory_order_relaxed);
   row.claimed.store(mh.task_id, std::memory_order_release);  // the claim
   row.state.store(static_cast<std::uint32_t>(row_state::busy), std::memory_order_release);
   fault_point("claim_before_head");

@@ -331,6 +331,8 @@ TEST(OutputTest, FailedExec_CarriesExitCodeOrSignal) {
   r.state = procpool::task_state::failed;
   r.error_type = "procpool::cli::command_failed";
   r.error_message = "exited with code 3; stderr: boom";
+  r.error_code = procpool::errc::task_failed;
+  r.value = {{"exit_code", 3}};  // the failure's detail: fields, not the message text
   std::string out;
   format_result(out, r, 1, true);
   json j = json::parse(out);
@@ -339,16 +341,23 @@ TEST(OutputTest, FailedExec_CarriesExitCodeOrSignal) {
   EXPECT_FALSE(j.contains("started_at"));  // never started: no times, no pid
   EXPECT_FALSE(j.contains("worker_pid"));
 
-  r.error_message = "killed by signal 9 (SIGKILL)";
+  r.error_message = "was killed by signal 9 (SIGKILL)";
+  r.value = {{"signal", 9}};
   out.clear();
   format_result(out, r, 1, true);
   j = json::parse(out);
   EXPECT_EQ(j["signal"], 9);
   EXPECT_FALSE(j.contains("exit_code"));
 
-  // The same text from a task that is not exec means nothing.
+  // The same detail from a task that is not exec means nothing.
   out.clear();
   format_result(out, r, 1, false);
+  EXPECT_FALSE(json::parse(out).contains("signal"));
+
+  // Nor does the message text alone: only the structured detail counts.
+  r.value = nullptr;
+  out.clear();
+  format_result(out, r, 1, true);
   EXPECT_FALSE(json::parse(out).contains("signal"));
 }
 
@@ -371,6 +380,7 @@ TEST(OutputTest, JoblogLine_HasNineColumnsAndQuotedCommand) {
   r.state = procpool::task_state::failed;
   r.error_type = "procpool::cli::command_failed";
   r.error_message = "exited with code 2";
+  r.value = {{"exit_code", 2}};
   r.started_at = std::chrono::system_clock::time_point(std::chrono::milliseconds{1'000'500});
   r.finished_at = r.started_at + std::chrono::milliseconds{250};
   std::string line;

@@ -75,6 +75,18 @@ PROCPOOL_TASK(seam_slow_then_fail_once, [](procpool::task_context& ctx, int ms) 
   if (ctx.attempt() == 1) throw std::runtime_error("first attempt fails");
   return ctx.attempt();
 });
+/// Fails with a structured outcome.
+PROCPOOL_TASK(seam_fail_with_detail, [](int code) -> int {
+  throw procpool::task_failure(procpool::errc::task_failed, "exited with code " + std::to_string(code),
+                               json{{"exit_code", code}});
+});
+PROCPOOL_TASK(seam_throw_procpool_error, []() -> int { throw procpool::error(procpool::errc::full, "test: full"); });
+/// Naps `ms` milliseconds, or less if asked to stop.
+PROCPOOL_TASK(seam_nap, [](procpool::task_context& ctx, int ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!ctx.stop_requested() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(2ms);
+  return ms;
+});
 /// Waits until the file `path` exists (bounded), then returns.
 PROCPOOL_TASK(seam_wait_for_file, [](const std::string& path) {
   const auto until = std::chrono::steady_clock::now() + procpool_test::scaled(10s);
@@ -375,6 +387,67 @@ TYPED_TEST(PoolSeamTypedTest, Terminate_IdlePoolAfterwardsUsesNoCpu) {
   std::this_thread::sleep_for(300ms);  // a measuring window, not ordering
   const double used = cpu_seconds() - before;
   EXPECT_LT(used, 0.1) << "the pool burned " << used << " s of CPU in 0.3 s while idle";
+}
+
+}  // namespace
+
+namespace {
+
+// map/starmap applied task_timeout to a whole chunk: 80 inputs of 50 ms under
+// a 500 ms limit all ended timed_out.
+TYPED_TEST(PoolSeamTypedTest, Map_TimeLimitIsPerInput) {
+  procpool::pool pool(TestFixture::opts(2).with_task_timeout(scaled(500ms)));
+  const std::vector<int> in(80, 50);
+  const std::vector<json> out = pool.map("seam_nap", in, /*chunksize=*/20);
+  ASSERT_EQ(out.size(), in.size());
+  for (const json& v : out) EXPECT_EQ(v, 50);
+  EXPECT_EQ(pool.stats().timed_out, 0U);
+  pool.close();
+  pool.join();
+}
+
+// The input that overruns its limit ends timed_out; the inputs of its chunk
+// before it keep their values and those after it still run, uncharged.
+TYPED_TEST(PoolSeamTypedTest, Map_InputPastItsLimit_OnlyThatInputTimedOut) {
+  procpool::pool pool(TestFixture::opts(2).with_task_timeout(scaled(300ms)));
+  std::vector<int> in(11, 10);
+  in[5] = 60'000;
+  try {
+    (void)pool.map("seam_nap", in, /*chunksize=*/11);
+    ADD_FAILURE() << "map did not report the input past its limit";
+  } catch (const procpool::task_error& e) {
+    EXPECT_EQ(e.tag(), "5");
+    EXPECT_EQ(e.state(), task_state::timed_out);
+  }
+  const procpool::pool_stats s = pool.stats();
+  EXPECT_EQ(s.done, 10U);
+  EXPECT_EQ(s.timed_out, 1U);
+  EXPECT_EQ(s.submitted, 11U);
+  pool.terminate();
+}
+
+}  // namespace
+
+namespace {
+
+// Failure kinds travel as fields: a task's task_failure keeps its code and
+// detail, a procpool::error its errc, procpool's own ends their errc.
+TYPED_TEST(PoolSeamTypedTest, Failure_CodeAndDetailTravelAsFields) {
+  procpool::pool pool(TestFixture::opts(1).with_task_timeout(scaled(300ms)));
+  const procpool::result a = pool.submit("a", "seam_fail_with_detail", 3).result();
+  EXPECT_EQ(a.state, task_state::failed);
+  EXPECT_EQ(a.error_code, errc::task_failed);
+  EXPECT_EQ(a.value, (json{{"exit_code", 3}}));
+  const procpool::result b = pool.submit("b", "seam_throw_procpool_error").result();
+  EXPECT_EQ(b.error_code, errc::full);
+  const procpool::result c = pool.submit("c", "throw_runtime", "x").result();
+  EXPECT_EQ(c.error_code, errc::task_failed);
+  EXPECT_TRUE(c.value.is_null());
+  const procpool::result d = pool.submit("d", "hang_until_stopped").result();
+  EXPECT_EQ(d.state, task_state::timed_out);
+  EXPECT_EQ(d.error_code, errc::task_timeout);
+  EXPECT_FALSE(pool.submit("e", "square", 2).result().error_code.has_value());
+  pool.terminate();
 }
 
 }  // namespace

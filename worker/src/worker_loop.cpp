@@ -52,67 +52,6 @@ wait_outcome wait_for_work_locked(segment_header* h) {
   }
 }
 
-struct task_outcome {
-  task_state state = task_state::done;
-  std::vector<std::uint8_t> value;
-  std::string error_type;
-  std::string error_message;
-};
-
-task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_message& m) {
-  task_outcome out;
-  try {
-    const task_entry* entry = find_task(m.task_name);
-    if (entry == nullptr) {
-      throw error(errc::unknown_task, "worker: unknown task '" + std::string(m.task_name) + "'");
-    }
-    const nlohmann::json args = decode(m.args);
-    task_context ctx(m.tag, m.task_name, static_cast<int>(m.attempt), static_cast<int>(c.index),
-                     &row.stop, c.shared_state);
-    nlohmann::json value;
-    if ((m.flags & message_batch) != 0) {
-      // One outcome per element; a failing element does not stop the others.
-      value = nlohmann::json::array();
-      for (const nlohmann::json& positional : args) {
-        try {
-          value.push_back(nlohmann::json::array({0, entry->invoke(ctx, positional)}));
-        } catch (const std::exception& e) {
-          value.push_back(nlohmann::json::array({1, demangled_type_name(typeid(e)), e.what()}));
-        } catch (...) {
-          const std::type_info* t = abi::__cxa_current_exception_type();
-          value.push_back(nlohmann::json::array(
-              {1, t != nullptr ? demangled_type_name(*t) : std::string("unknown"),
-               "a value that is not a std::exception was thrown"}));
-        }
-      }
-    } else {
-      value = entry->invoke(ctx, args);
-    }
-    out.value = encode(value);
-    if (out.value.size() > c.header->max_payload) {
-      const std::size_t n = out.value.size();
-      out = task_outcome{};
-      out.state = task_state::failed;
-      out.error_type = "procpool::too_large";
-      out.error_message = "result of " + std::to_string(n) +
-                          " bytes exceeds max_payload_bytes (" +
-                          std::to_string(c.header->max_payload) + ")";
-    }
-  } catch (const std::exception& e) {
-    out = task_outcome{};
-    out.state = task_state::failed;
-    out.error_type = demangled_type_name(typeid(e));
-    out.error_message = e.what();
-  } catch (...) {
-    out = task_outcome{};
-    out.state = task_state::failed;
-    const std::type_info* t = abi::__cxa_current_exception_type();
-    out.error_type = t != nullptr ? demangled_type_name(*t) : "unknown";
-    out.error_message = "a value that is not a std::exception was thrown";
-  }
-  return out;
-}
-
 void publish(segment_header* h, std::uint32_t index, const outgoing_result& r) noexcept {
   worker_row& row = row_at(h, index);
   // The result ring holds two of the largest records, so this waits only
@@ -128,6 +67,127 @@ void publish(segment_header* h, std::uint32_t index, const outgoing_result& r) n
     row.res_space.finish_wait();
   }
 }
+
+
+struct task_outcome {
+  task_state state = task_state::done;
+  std::vector<std::uint8_t> value;
+  std::string error_type;
+  std::string error_message;
+};
+
+/// The exception being handled, as a result carries it: type, message, and a
+/// code with a detail when the task gave them (task_failure, procpool::error).
+struct failure {
+  std::string type;
+  std::string message;
+  int code = 0;  ///< procpool::errc, 0 for none
+  nlohmann::json detail;
+};
+
+failure current_failure() {
+  try {
+    throw;
+  } catch (const task_failure& e) {
+    return {demangled_type_name(typeid(e)), e.what(), static_cast<int>(e.code()), e.detail()};
+  } catch (const error& e) {
+    return {demangled_type_name(typeid(e)), e.what(), static_cast<int>(e.code_value()), nullptr};
+  } catch (const std::exception& e) {
+    return {demangled_type_name(typeid(e)), e.what(), 0, nullptr};
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    return {t != nullptr ? demangled_type_name(*t) : std::string("unknown"),
+            "a value that is not a std::exception was thrown", 0, nullptr};
+  }
+}
+
+/// A failed task's outcome; its value is [code, detail] when there is a code.
+task_outcome failed_outcome(failure f) {
+  task_outcome out;
+  out.state = task_state::failed;
+  out.error_type = std::move(f.type);
+  out.error_message = std::move(f.message);
+  if (f.code != 0) out.value = encode(nlohmann::json::array({f.code, std::move(f.detail)}));
+  return out;
+}
+
+/// One batch input's outcome: [0, value], or [1, type, message] (plus code and
+/// detail when the task gave them).
+nlohmann::json run_item(const task_entry& entry, task_context& ctx, const nlohmann::json& positional) {
+  try {
+    return nlohmann::json::array({0, entry.invoke(ctx, positional)});
+  } catch (...) {
+    failure f = current_failure();
+    nlohmann::json o = nlohmann::json::array({1, std::move(f.type), std::move(f.message)});
+    if (f.code != 0) {
+      o.push_back(f.code);
+      o.push_back(std::move(f.detail));
+    }
+    return o;
+  }
+}
+
+/// Runs a batch. With message_batch_progress each input's start is marked in
+/// the row (its own time limit) and its outcome published at once; the value
+/// returned then holds nothing more.
+nlohmann::json run_batch(const worker_config& c, worker_row& row, const claimed_message& m,
+                         const task_entry& entry, task_context& ctx, const nlohmann::json& args) {
+  const bool progress = (m.flags & message_batch_progress) != 0;
+  nlohmann::json value = nlohmann::json::array();
+  std::uint32_t j = 0;
+  for (const nlohmann::json& positional : args) {
+    if (progress && j > 0) {
+      row.claim_mono_ns.store(monotonic_ns(), std::memory_order_relaxed);
+      row.batch_item.store(j, std::memory_order_release);
+      wake_collector(c.header, c.wake_fd);
+    }
+    const std::uint64_t started = realtime_ns();
+    nlohmann::json o = run_item(entry, ctx, positional);
+    if (progress) {
+      const std::vector<std::uint8_t> bytes = encode(nlohmann::json::array({j, std::move(o)}));
+      outgoing_result r{};
+      r.task_id = m.task_id;
+      r.state = result_batch_item;
+      r.attempt = m.attempt;
+      r.started_ns = started;
+      r.finished_ns = realtime_ns();
+      r.value = bytes;
+      publish(c.header, c.index, r);
+    } else {
+      value.push_back(std::move(o));
+    }
+    ++j;
+  }
+  return value;
+}
+
+task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_message& m) {
+  task_outcome out;
+  try {
+    const task_entry* entry = find_task(m.task_name);
+    if (entry == nullptr) {
+      throw error(errc::unknown_task, "worker: unknown task '" + std::string(m.task_name) + "'");
+    }
+    const nlohmann::json args = decode(m.args);
+    task_context ctx(m.tag, m.task_name, static_cast<int>(m.attempt), static_cast<int>(c.index),
+                     &row.stop, c.shared_state);
+    // One outcome per input of a batch; a failing input does not stop the others.
+    const nlohmann::json value = (m.flags & message_batch) != 0 ? run_batch(c, row, m, *entry, ctx, args)
+                                                                : entry->invoke(ctx, args);
+    out.value = encode(value);
+    if (out.value.size() > c.header->max_payload) {
+      const std::size_t n = out.value.size();
+      return failed_outcome({"procpool::too_large",
+                             "result of " + std::to_string(n) + " bytes exceeds max_payload_bytes (" +
+                                 std::to_string(c.header->max_payload) + ")",
+                             static_cast<int>(errc::too_large), nullptr});
+    }
+  } catch (...) {
+    return failed_outcome(current_failure());
+  }
+  return out;
+}
+
 
 }  // namespace
 

@@ -206,7 +206,10 @@ std::vector<std::uint64_t> local_backend::stop_intake(bool drop) {
   const std::lock_guard<std::mutex> lock(m_);
   for (const owned_message& b : backlog_) ids.push_back(b.id);
   backlog_.clear();
-  for (const std::uint64_t id : ids) watched_.erase(id);
+  for (const std::uint64_t id : ids) {
+    watched_.erase(id);
+    partials_.erase(id);
+  }
   return ids;
 }
 

@@ -66,6 +66,7 @@ class local_backend final : public backend {
     bool dead = false;    ///< its pidfd was readable: ended, not reaped yet
     bool killed = false;  ///< SIGKILL sent
     std::uint64_t watched_id = 0;          ///< the claim `deadline` belongs to
+    std::uint32_t watched_item = 0;        ///< and its batch input (message_batch_progress)
     std::optional<steady::time_point> deadline;
     std::uint64_t timed_out_id = 0;        ///< the attempt this worker was stopped for
     std::optional<steady::time_point> kill_at;
@@ -101,6 +102,11 @@ class local_backend final : public backend {
   void deliver(report& r);
   bool drain_results(report& out);
   void drain_row(std::uint32_t i, report& out);
+  /// A finished record of the result ring as a result (false: a batch input's
+  /// outcome, kept in partials_).
+  bool read_record(const incoming_result& in, int pid, procpool::result& r);
+  /// The outcomes so far of a progress batch, taken out. Requires: m_ held.
+  nlohmann::json take_partials_locked(std::uint64_t id);
   void reap_finished_workers(report& out);
   void release_slot(std::uint32_t i, const exit_status& how, report& out);
   void attribute_claim_locked(std::uint32_t i, std::uint64_t claimed, const exit_status& how,
@@ -147,6 +153,9 @@ class local_backend final : public backend {
   /// observer's task_started): id -> time limit (0: none). guarded by m_
   std::unordered_map<std::uint64_t, std::chrono::milliseconds> watched_;
   std::deque<owned_message> backlog_;                      // guarded by m_
+  /// Outcomes of the inputs a progress batch has finished so far, by id; they
+  /// become the attempt's value (also when it times out or its worker dies).
+  std::unordered_map<std::uint64_t, nlohmann::json> partials_;  // guarded by m_
   std::deque<steady::time_point> start_failures_;         // guarded by m_
   pool_stats counters_;  // guarded by m_: the worker counters only
   std::atomic<std::size_t> pushers_waiting_{0};  ///< callers blocked in push() for room

@@ -30,6 +30,7 @@ row_state state_of(const worker_row& row) noexcept {
 procpool::result make_result(task_state state, std::string type, std::string message) {
   procpool::result r;
   r.state = state;
+  r.error_code = errc_for(state);
   r.error_type = std::move(type);
   r.error_message = std::move(message);
   r.finished_at = std::chrono::system_clock::now();
@@ -175,7 +176,10 @@ bool local_backend::anything_pending() const {
     if (results_pending(hdr_, i)) return true;
     const worker_row& row = row_at(hdr_, i);
     if (slots_[i].handle.pidfd < 0 && state_of(row) == row_state::exited) return true;
-    if (!watched_.empty() && row.claimed.load(std::memory_order_acquire) != slots_[i].watched_id) return true;
+    if (watched_.empty()) continue;
+    const std::uint64_t c = row.claimed.load(std::memory_order_acquire);
+    if (c != slots_[i].watched_id) return true;
+    if (c != 0 && row.batch_item.load(std::memory_order_acquire) != slots_[i].watched_item) return true;
   }
   return false;
 }
@@ -193,30 +197,64 @@ bool local_backend::drain_results(report& out) {
   return any;
 }
 
+bool local_backend::read_record(const incoming_result& in, int pid, procpool::result& r) {
+  if (in.state == result_batch_item) {
+    const std::lock_guard<std::mutex> lock(m_);
+    // Kept only while the attempt is watched: not for one given up on.
+    if (watched_.count(in.task_id) != 0) {
+      nlohmann::json item = decode(in.value);
+      partials_[in.task_id].push_back(std::move(item.at(1)));
+    }
+    return false;
+  }
+  r.state = static_cast<task_state>(in.state);
+  r.attempts = static_cast<int>(in.attempt);
+  r.worker_pid = pid;
+  r.started_at = from_ns(in.started_ns);
+  r.finished_at = from_ns(in.finished_ns);
+  if (r.state == task_state::done) {
+    r.value = decode(in.value);
+    return true;
+  }
+  r.error_type.assign(in.error_type);
+  r.error_message.assign(in.error_message);
+  r.error_code = errc_for(r.state);
+  if (!in.value.empty()) {
+    // [code, detail]: the code and detail a task_failure (or a procpool::error) carried.
+    nlohmann::json v = decode(in.value);
+    if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[0].get<int>() != 0) {
+      r.error_code = static_cast<errc>(v[0].get<int>());
+      r.value = std::move(v[1]);
+    }
+  }
+  return true;
+}
+
+nlohmann::json local_backend::take_partials_locked(std::uint64_t id) {
+  const auto it = partials_.find(id);
+  if (it == partials_.end()) return nullptr;
+  nlohmann::json v = std::move(it->second);
+  partials_.erase(it);
+  return v;
+}
+
 void local_backend::drain_row(std::uint32_t i, report& out) {
   const std::size_t first = out.finished.size();
   const int pid = row_at(hdr_, i).pid.load(std::memory_order_relaxed);
   incoming_result in{};
   while (peek_result(hdr_, i, in)) {
     procpool::result r;
-    r.state = static_cast<task_state>(in.state);
-    r.attempts = static_cast<int>(in.attempt);
-    r.worker_pid = pid;
-    r.started_at = from_ns(in.started_ns);
-    r.finished_at = from_ns(in.finished_ns);
-    if (r.state == task_state::done) {
-      try {
-        r.value = decode(in.value);
-      } catch (const error& e) {
-        r.state = task_state::failed;
-        r.error_type = "procpool::error";
-        r.error_message = e.what();
-      }
-    } else {
-      r.error_type.assign(in.error_type);
-      r.error_message.assign(in.error_message);
+    bool finished = false;
+    try {
+      finished = read_record(in, pid, r);
+    } catch (const error& e) {
+      r.state = task_state::failed;
+      r.error_type = "procpool::error";
+      r.error_message = e.what();
+      r.error_code = errc::payload_invalid;
+      finished = in.state != result_batch_item;
     }
-    out.finished.emplace_back(in.task_id, std::move(r));
+    if (finished) out.finished.emplace_back(in.task_id, std::move(r));
     pop_result(hdr_, i, in.next_read);
   }
   const std::lock_guard<std::mutex> lock(m_);
@@ -224,6 +262,15 @@ void local_backend::drain_row(std::uint32_t i, report& out) {
   for (std::size_t k = first; k < out.finished.size(); ++k) {
     const std::uint64_t id = out.finished[k].first;
     if (watched_.erase(id) == 0) continue;
+    // A progress batch: its inputs' outcomes came one by one.
+    nlohmann::json partial = take_partials_locked(id);
+    if (partial.is_array()) {
+      procpool::result& r = out.finished[k].second;
+      if (r.value.is_array()) {
+        for (auto& o : r.value) partial.push_back(std::move(o));
+      }
+      r.value = std::move(partial);
+    }
     // Started and finished between two looks: its start is reported first.
     if (slots_[i].watched_id != id) {
       out.started.push_back({id, pid, static_cast<std::uint32_t>(out.finished[k].second.attempts)});
@@ -293,15 +340,21 @@ void local_backend::check_deadline_locked(std::uint32_t i, steady::time_point no
   worker_slot& slot = slots_[i];
   worker_row& row = row_at(hdr_, i);
   const std::uint64_t c = row.claimed.load(std::memory_order_acquire);
-  if (c != slot.watched_id) {
-    // A new claim: report its start and arm its limit, counted from the claim
-    // (CLOCK_MONOTONIC, the steady clock's, stamped by the worker).
+  const std::uint32_t item = row.batch_item.load(std::memory_order_acquire);
+  if (c != slot.watched_id || (c != 0 && item != slot.watched_item)) {
+    // A new claim (or the next input of a progress batch): report its start and
+    // arm its limit, counted from the claim (CLOCK_MONOTONIC, the steady
+    // clock's, stamped by the worker).
+    const bool new_claim = c != slot.watched_id;
     slot.watched_id = c;
+    slot.watched_item = item;
     slot.deadline.reset();
     const auto it = c != 0 ? watched_.find(c) : watched_.end();
     if (it != watched_.end()) {
-      out.started.push_back({c, row.pid.load(std::memory_order_relaxed),
-                             row.claim_attempt.load(std::memory_order_relaxed)});
+      if (new_claim) {
+        out.started.push_back({c, row.pid.load(std::memory_order_relaxed),
+                               row.claim_attempt.load(std::memory_order_relaxed)});
+      }
       if (it->second.count() > 0) {
         const steady::time_point claimed_at{
             std::chrono::nanoseconds(row.claim_mono_ns.load(std::memory_order_relaxed))};
@@ -327,6 +380,7 @@ void local_backend::check_deadline_locked(std::uint32_t i, steady::time_point no
   r.attempts = static_cast<int>(row.claim_attempt.load(std::memory_order_relaxed));
   r.worker_pid = ::getpid();
   r.started_at = from_ns(row.claim_started_ns.load(std::memory_order_relaxed));
+  r.value = take_partials_locked(c);
   out.finished.emplace_back(c, std::move(r));
   watched_.erase(c);
 }

@@ -20,6 +20,7 @@ std::chrono::system_clock::time_point from_ns(std::uint64_t ns) {
 procpool::result make_result(task_state state, std::string type, std::string message) {
   procpool::result r;
   r.state = state;
+  r.error_code = errc_for(state);
   r.error_type = std::move(type);
   r.error_message = std::move(message);
   r.finished_at = std::chrono::system_clock::now();
@@ -102,6 +103,7 @@ void local_backend::attribute_claim_locked(std::uint32_t i, std::uint64_t claime
     // and this one was claimed: not this attempt's fault. Run it again as it
     // was (same id and attempt), from the copy in the claim buffer.
     const claimed_message m = read_claim(hdr_, i);
+    partials_.erase(m.task_id);  // it runs again from its first input
     push_result r = push_result::full;
     {
       const queue_lock ql(hdr_);
@@ -135,6 +137,7 @@ void local_backend::attribute_claim_locked(std::uint32_t i, std::uint64_t claime
   r.attempts = static_cast<int>(row.claim_attempt.load(std::memory_order_relaxed));
   r.worker_pid = pid;
   r.started_at = from_ns(row.claim_started_ns.load(std::memory_order_relaxed));
+  r.value = take_partials_locked(claimed);  // a progress batch: the inputs it finished
   watched_.erase(claimed);
   out.finished.emplace_back(claimed, std::move(r));
 }

@@ -87,6 +87,9 @@ std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::ve
     std::size_t begin, end;
     task_handle handle;
   };
+  // Inputs sent again (a halved chunk, the rest of a cut-short one) were
+  // counted as submitted the first time.
+  std::vector<bool> sent_once(inputs.size(), false);
   const auto send = [&](std::size_t b, std::size_t end, std::vector<std::uint8_t> payload) {
     prepared_task p;
     p.tag = "map[" + std::to_string(b) + ".." + std::to_string(end) + ")";
@@ -98,6 +101,8 @@ std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::ve
     req.keyed = false;
     req.flags = message_batch;
     req.items = end - b;
+    req.counts_as_submitted = !sent_once[b];
+    for (std::size_t i = b; i < end; ++i) sent_once[i] = true;
     return in_flight{b, end, submit_prepared(std::move(p), std::move(req))};
   };
   std::deque<in_flight> pending;
@@ -107,43 +112,64 @@ std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::ve
   std::vector<nlohmann::json> values(inputs.size());
   std::optional<procpool::result> first_failure;
   std::size_t first_index = inputs.size();
+  const auto fail_at = [&](std::size_t i, procpool::result f) {
+    if (i >= first_index) return;
+    first_index = i;
+    f.tag = std::to_string(i);
+    first_failure = std::move(f);
+  };
+  // The outcomes of inputs [b, b + outcomes.size()): values, or failures.
+  const auto take_outcomes = [&](std::size_t b, nlohmann::json& outcomes, const procpool::result& r) {
+    for (std::size_t j = 0; j < outcomes.size(); ++j) {
+      nlohmann::json& o = outcomes[j];
+      if (o.size() >= 2 && o[0] == 0) {
+        values[b + j] = std::move(o[1]);
+      } else if (o.size() >= 3) {
+        procpool::result f = r;
+        f.state = task_state::failed;
+        f.value = o.size() >= 5 ? o[4] : nlohmann::json();
+        f.error_type = o[1].get<std::string>();
+        f.error_message = o[2].get<std::string>();
+        f.error_code = o.size() >= 5 ? static_cast<errc>(o[3].get<int>()) : errc::task_failed;
+        fail_at(b + j, std::move(f));
+      }
+    }
+  };
+  const auto resend = [&](std::size_t lo, std::size_t hi) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (std::size_t i = lo; i < hi; ++i) arr.push_back(pos[i]);
+    in_flight f = send(lo, hi, encode(arr));
+    return f;
+  };
   while (!pending.empty()) {
     in_flight c = std::move(pending.front());
     pending.pop_front();
     procpool::result r = c.handle.result();
     const std::size_t b = c.begin;
-    if (r.state == task_state::failed && r.error_type == "procpool::too_large" && c.end - b > 1) {
+    if (r.state == task_state::failed && r.error_code == errc::too_large && c.end - b > 1) {
       // The chunk's results together were over max_payload_bytes: halve it.
       const std::size_t mid = b + (c.end - b) / 2;
-      for (const auto& [lo, hi] : {std::pair{b, mid}, std::pair{mid, c.end}}) {
-        nlohmann::json arr = nlohmann::json::array();
-        for (std::size_t i = lo; i < hi; ++i) arr.push_back(pos[i]);
-        pending.push_back(send(lo, hi, encode(arr)));
-      }
+      pending.push_back(resend(b, mid));
+      pending.push_back(resend(mid, c.end));
       continue;
     }
-    if (!r.ok()) {  // the whole chunk: crashed, timed out, cancelled
-      if (b < first_index) {
-        first_index = b;
-        r.tag = std::to_string(b);
-        first_failure = std::move(r);
-      }
-      continue;
-    }
-    for (std::size_t j = 0; j < r.value.size(); ++j) {
-      nlohmann::json& o = r.value[j];
-      if (o.size() >= 2 && o[0] == 0) {
-        values[b + j] = std::move(o[1]);
-      } else if (b + j < first_index && o.size() >= 3) {
-        first_index = b + j;
-        procpool::result f = r;
-        f.tag = std::to_string(b + j);
-        f.state = task_state::failed;
-        f.value = nullptr;
-        f.error_type = o[1].get<std::string>();
-        f.error_message = o[2].get<std::string>();
-        first_failure = std::move(f);
-      }
+    nlohmann::json outcomes = r.value.is_array() ? std::move(r.value) : nlohmann::json::array();
+    const std::size_t ran = std::min(outcomes.size(), c.end - b);
+    take_outcomes(b, outcomes, r);
+    if (r.ok()) continue;
+    // Cut short at input b + ran (crashed, timed out, cancelled): that input
+    // takes the state. After its own time limit, or a crash of a chunk that
+    // reported input by input, the inputs behind it were never run: they go
+    // on, uncharged. Otherwise the whole rest of the chunk shares the state.
+    const std::size_t at = b + ran;
+    if (at >= c.end) continue;
+    r.value = nullptr;
+    const bool per_input = r.state == task_state::timed_out ||
+                           (r.state == task_state::crashed && ran > 0);
+    fail_at(at, r);
+    if (per_input && at + 1 < c.end) {
+      in_flight rest = resend(at + 1, c.end);
+      pending.push_back(std::move(rest));
     }
   }
   if (first_failure) {

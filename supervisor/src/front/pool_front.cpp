@@ -15,6 +15,7 @@ namespace {
 procpool::result make_result(task_state state, std::string type, std::string message) {
   procpool::result r;
   r.state = state;
+  r.error_code = errc_for(state);
   r.error_type = std::move(type);
   r.error_message = std::move(message);
   r.finished_at = std::chrono::system_clock::now();
@@ -95,6 +96,8 @@ task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
   rec->flags = req.flags | (opts_.observer ? std::uint32_t{message_wake_on_claim} : 0U);
   rec->items = req.items;
   rec->timeout = req.per_task.timeout.value_or(opts_.task_timeout);
+  // A map chunk's limit is per input: the worker reports each input's start and outcome.
+  if ((rec->flags & message_batch) != 0 && rec->timeout.count() > 0) rec->flags |= message_batch_progress;
   rec->retries_left = req.per_task.retries.value_or(opts_.retries);
   if (rec->retries_left > 0) rec->payload = p.payload;
   {
@@ -126,7 +129,7 @@ task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
                (req.policy == space_policy::fail_fast ? ", tag '" : " (tag '") + rec->tag + "')");
   }
   if (rec->keyed) store_.publish(rec);
-  {
+  if (req.counts_as_submitted) {
     const std::lock_guard<std::mutex> lock(m_);
     counters_.submitted += rec->items;
   }
@@ -180,7 +183,11 @@ std::optional<task_message> pool_front::settle_locked(const std::shared_ptr<task
                                                       procpool::result r) {
   const bool retryable =
       r.state == task_state::failed || r.state == task_state::crashed || r.state == task_state::timed_out;
-  if (retryable && rec->retries_left > 0 && (phase_ == pool_phase::running || phase_ == pool_phase::closing)) {
+  // A chunk's input that ran past its own limit is not run again: the map
+  // engine sends the chunk's unfinished inputs on, uncharged.
+  const bool input_timed_out = (rec->flags & message_batch_progress) != 0 && r.state == task_state::timed_out;
+  if (retryable && !input_timed_out && rec->retries_left > 0 &&
+      (phase_ == pool_phase::running || phase_ == pool_phase::closing)) {
     --rec->retries_left;
     rec->attempt_errors.push_back(std::string(to_string(r.state)) + ": " +
                                   (r.error_type.empty() ? "" : r.error_type + ": ") + r.error_message);
@@ -231,19 +238,19 @@ void pool_front::finish_locked(const std::shared_ptr<task_record>& rec, procpool
 }
 
 void pool_front::count_locked(const task_record& rec) {
-  const std::size_t n = rec.items;
+  std::size_t n = rec.items;
+  if ((rec.flags & message_batch) != 0 && rec.res.value.is_array()) {
+    // A chunk: each input that ran counts as done or failed on its own. Of a
+    // chunk cut short, one input takes the state below, and the map engine
+    // sends the rest on again (counted then).
+    std::size_t failed = 0;
+    for (const auto& o : rec.res.value) failed += (o.is_array() && !o.empty() && o[0] != 0) ? 1U : 0U;
+    counters_.done += rec.res.value.size() - failed;
+    counters_.failed += failed;
+    n = rec.res.state == task_state::done ? 0 : 1;
+  }
   switch (rec.res.state) {
-    case task_state::done:
-      if ((rec.flags & message_batch) != 0 && rec.res.value.is_array()) {
-        // A chunk that ran: each input counts as done or failed on its own.
-        std::size_t failed = 0;
-        for (const auto& o : rec.res.value) failed += (o.is_array() && !o.empty() && o[0] != 0) ? 1U : 0U;
-        counters_.done += n - failed;
-        counters_.failed += failed;
-      } else {
-        counters_.done += n;
-      }
-      break;
+    case task_state::done: counters_.done += n; break;
     case task_state::failed: counters_.failed += n; break;
     case task_state::timed_out: counters_.timed_out += n; break;
     case task_state::crashed: counters_.crashed += n; break;

@@ -50,6 +50,7 @@ struct submit_request {
   task_options per_task;
   std::uint32_t flags = 0;  ///< message_flags
   std::size_t items = 1;    ///< inputs carried (a map chunk carries many)
+  bool counts_as_submitted = true;  ///< false: inputs sent on again, already counted
 };
 
 /// A submission validated and encoded, not yet accepted.

@@ -4,6 +4,9 @@
 
 #include <procpool/shared/task_state.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -67,6 +70,22 @@ class task_error : public error {
   std::string remote_type_;
   std::string remote_message_;
   int worker_pid_;
+};
+
+/// Thrown by a task that fails with a structured outcome: the result ends
+/// `failed` with `error_code` set to `code` and `value` set to `detail`, so a
+/// caller reads fields (an exit code, a signal) instead of parsing the message.
+/// what() is the message as given, unchanged.
+class task_failure : public std::runtime_error {
+ public:
+  task_failure(errc code, const std::string& message, nlohmann::json detail = nullptr)
+      : std::runtime_error(message), code_(code), detail_(std::move(detail)) {}
+  [[nodiscard]] errc code() const noexcept { return code_; }
+  [[nodiscard]] const nlohmann::json& detail() const noexcept { return detail_; }
+
+ private:
+  errc code_;
+  nlohmann::json detail_;
 };
 
 /// The errc that a terminal state other than `done` maps to.

@@ -1,6 +1,7 @@
 // procpool::result: what a tag ended with.
 #pragma once
 
+#include <procpool/shared/error.hpp>
 #include <procpool/shared/task_state.hpp>
 
 #include <nlohmann/json.hpp>
@@ -17,9 +18,15 @@ namespace procpool {
 struct result {
   std::string tag;
   task_state state = task_state::queued;
-  nlohmann::json value;        ///< the task's return value (null for void) when done
+  /// The task's return value (null for void) when done; for a task that threw
+  /// procpool::task_failure, its detail.
+  nlohmann::json value;
   std::string error_type;      ///< demangled exception type, or procpool's cause
   std::string error_message;   ///< what() of the exception, or the cause in words
+  /// Why it did not end done, as a code: the one a task_failure or
+  /// procpool::error thrown by the task carried, else errc_for(state)
+  /// (task_failed, worker_crashed, task_timeout, cancelled). Unset when done.
+  std::optional<errc> error_code;
   std::optional<int> exit_code;  ///< the worker's exit code, when it exited (crashed)
   std::optional<int> signal;     ///< the signal that killed the worker (crashed)
   int attempts = 0;              ///< how many times the task was started

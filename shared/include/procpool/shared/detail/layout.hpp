@@ -76,7 +76,16 @@ enum message_flags : std::uint32_t {
   /// to arm at once, an observer's task_started): the worker wakes the
   /// collector after claiming it. Others are claimed silently.
   message_wake_on_claim = 2U,
+  /// A batch with a time limit per input: the worker marks each input's start
+  /// in its row (batch_item, claim_mono_ns, and a wake) and publishes each
+  /// input's outcome as it ends (result_batch_item records), so a limit hit by
+  /// one input loses none of the outcomes before it.
+  message_batch_progress = 4U,
 };
+
+/// result_header::state of a record carrying one batch input's outcome:
+/// value = [index, outcome]. The message's own final record follows it.
+inline constexpr std::uint32_t result_batch_item = 0x100U;
 static_assert(std::is_trivially_copyable_v<message_header>);
 
 /// One result record in a worker's result ring, followed by the MessagePack
@@ -115,6 +124,7 @@ struct alignas(64) worker_row {
   std::atomic<std::uint64_t> claim_mono_ns{0};     ///< CLOCK_MONOTONIC, for time limits
   std::atomic<std::uint64_t> tasks_done{0};
   std::atomic<std::uint32_t> claim_attempt{0};
+  std::atomic<std::uint32_t> batch_item{0};  ///< message_batch_progress: the input running now
   // Result ring positions, each on its own cache line (producer / consumer).
   alignas(64) std::atomic<std::uint64_t> res_write{0};
   alignas(64) std::atomic<std::uint64_t> res_read{0};
