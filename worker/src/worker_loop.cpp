@@ -231,31 +231,61 @@ void wake_collector(segment_header* h, int wake_fd) noexcept {
   }
 }
 
+namespace {
+
+/// Runs the initializer; false (the row says why) if it threw.
+bool run_initializer(const worker_config& c, worker_row& row) noexcept {
+  if (c.initializer.empty()) return true;
+  try {
+    const task_entry* entry = find_task(c.initializer);
+    if (entry == nullptr) throw error(errc::unknown_task, "unknown task '" + c.initializer + "'");
+    task_context ctx("", c.initializer, 1, static_cast<int>(c.index), &row.stop, c.shared_state);
+    (void)entry->invoke(ctx, c.initializer_args);
+    return true;
+  } catch (const std::exception& e) {
+    record_start_error(row, "initializer '" + c.initializer + "' threw " + demangled_type_name(typeid(e)) +
+                                ": " + e.what());
+  } catch (...) {
+    record_start_error(row, "initializer '" + c.initializer + "' threw a non-standard exception");
+  }
+  set_row_state(row, row_state::exiting);
+  wake_collector(c.header, c.wake_fd);
+  return false;
+}
+
+/// Runs the claimed message and publishes its outcome, then withdraws the claim.
+void run_and_publish(const worker_config& c, worker_row& row) noexcept {
+  const claimed_message m = read_claim(c.header, c.index);
+  // A time limit counts from the claim: tell a sleeping supervisor now.
+  if ((m.flags & message_wake_on_claim) != 0) wake_collector(c.header, c.wake_fd);
+  const std::uint64_t started = row.claim_started_ns.load(std::memory_order_relaxed);
+  const task_outcome out = run_claimed(c, row, m);
+
+  outgoing_result r{};
+  r.task_id = m.task_id;
+  r.state = static_cast<std::uint32_t>(out.state);
+  r.attempt = m.attempt;
+  r.started_ns = started;
+  r.finished_ns = realtime_ns();
+  r.value = out.value;
+  r.error_type = out.error_type;
+  r.error_message = out.error_message;
+  publish(c.header, c.index, r);
+  fault_point("publish_after_commit");
+  // The result is published before the claim is withdrawn: a worker killed
+  // in between leaves a result the supervisor reads before it blames the claim.
+  row.claimed.store(0, std::memory_order_release);
+  row.tasks_done.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 int run_worker(const worker_config& c) noexcept {
   segment_header* h = c.header;
   worker_row& row = row_at(h, c.index);
   row.pid.store(c.pid, std::memory_order_relaxed);
   row.attached.store(1, std::memory_order_release);
-
-  if (!c.initializer.empty()) {
-    try {
-      const task_entry* entry = find_task(c.initializer);
-      if (entry == nullptr) throw error(errc::unknown_task, "unknown task '" + c.initializer + "'");
-      task_context ctx("", c.initializer, 1, static_cast<int>(c.index), &row.stop, c.shared_state);
-      (void)entry->invoke(ctx, c.initializer_args);
-    } catch (const std::exception& e) {
-      record_start_error(row, "initializer '" + c.initializer + "' threw " +
-                                  demangled_type_name(typeid(e)) + ": " + e.what());
-      set_row_state(row, row_state::exiting);
-      wake_collector(h, c.wake_fd);
-      return exit_start_failed;
-    } catch (...) {
-      record_start_error(row, "initializer '" + c.initializer + "' threw a non-standard exception");
-      set_row_state(row, row_state::exiting);
-      wake_collector(h, c.wake_fd);
-      return exit_start_failed;
-    }
-  }
+  if (!run_initializer(c, row)) return exit_start_failed;
   set_row_state(row, row_state::idle);
 
   std::size_t tasks = 0;
@@ -276,28 +306,7 @@ int run_worker(const worker_config& c) noexcept {
     }
     claim_locked(h, c.index);
     unlock_queue(h);
-
-    const claimed_message m = read_claim(h, c.index);
-    // A time limit counts from the claim: tell a sleeping supervisor now.
-    if ((m.flags & message_wake_on_claim) != 0) wake_collector(h, c.wake_fd);
-    const std::uint64_t started = row.claim_started_ns.load(std::memory_order_relaxed);
-    const task_outcome out = run_claimed(c, row, m);
-
-    outgoing_result r{};
-    r.task_id = m.task_id;
-    r.state = static_cast<std::uint32_t>(out.state);
-    r.attempt = m.attempt;
-    r.started_ns = started;
-    r.finished_ns = realtime_ns();
-    r.value = out.value;
-    r.error_type = out.error_type;
-    r.error_message = out.error_message;
-    publish(h, c.index, r);
-    fault_point("publish_after_commit");
-    // The result is published before the claim is withdrawn: a worker killed
-    // in between leaves a result the supervisor reads before it blames the claim.
-    row.claimed.store(0, std::memory_order_release);
-    row.tasks_done.fetch_add(1, std::memory_order_relaxed);
+    run_and_publish(c, row);
     ++tasks;
     const bool recycle = c.max_tasks != 0 && tasks >= c.max_tasks;
     set_row_state(row, recycle ? row_state::exiting : row_state::idle);

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
+#include <optional>
 
 namespace procpool::detail {
 namespace {
@@ -66,6 +68,117 @@ std::vector<chunk> encode_chunks(const std::vector<nlohmann::json>& pos, std::si
   return chunks;
 }
 
+/// One map/starmap call: sends chunks, collects their outcomes in input
+/// order, sends on what a cut-short chunk did not run.
+class map_run {
+ public:
+  map_run(pool_front& front, const task_entry& e, std::vector<nlohmann::json> pos)
+      : front_(front), e_(e), pos_(std::move(pos)), values_(pos_.size()), sent_once_(pos_.size(), false) {}
+
+  void send(std::size_t b, std::size_t end, std::vector<std::uint8_t> payload) {
+    prepared_task p;
+    p.tag = "map[" + std::to_string(b) + ".." + std::to_string(end) + ")";
+    p.task = e_.name;
+    p.payload = std::move(payload);
+    submit_request req;
+    req.tag = p.tag;
+    req.task = e_.name;
+    req.keyed = false;
+    req.flags = message_batch;
+    req.items = end - b;
+    // Inputs sent again (a halved chunk, the rest of a cut-short one) were
+    // counted as submitted the first time.
+    req.counts_as_submitted = !sent_once_[b];
+    for (std::size_t i = b; i < end; ++i) sent_once_[i] = true;
+    pending_.push_back(in_flight{b, end, front_.submit_prepared(std::move(p), std::move(req))});
+  }
+
+  /// Waits for every chunk; the values in input order, or the first failure
+  /// in input order thrown as task_error.
+  std::vector<nlohmann::json> collect() {
+    while (!pending_.empty()) {
+      in_flight c = std::move(pending_.front());
+      pending_.pop_front();
+      settle(c.begin, c.end, c.handle.result());
+    }
+    if (first_failure_) {
+      const procpool::result& f = *first_failure_;
+      throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
+    }
+    return std::move(values_);
+  }
+
+ private:
+  struct in_flight {
+    std::size_t begin, end;
+    task_handle handle;
+  };
+
+  void resend(std::size_t lo, std::size_t hi) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (std::size_t i = lo; i < hi; ++i) arr.push_back(pos_[i]);
+    send(lo, hi, encode(arr));
+  }
+
+  void fail_at(std::size_t i, procpool::result f) {
+    if (i >= first_index_) return;
+    first_index_ = i;
+    f.tag = std::to_string(i);
+    first_failure_ = std::move(f);
+  }
+
+  /// The outcomes of inputs [b, b + outcomes.size()): values, or failures.
+  void take_outcomes(std::size_t b, nlohmann::json& outcomes, const procpool::result& r) {
+    for (std::size_t j = 0; j < outcomes.size(); ++j) {
+      nlohmann::json& o = outcomes[j];
+      if (o.size() >= 2 && o[0] == 0) {
+        values_[b + j] = std::move(o[1]);
+      } else if (o.size() >= 3) {
+        procpool::result f = r;
+        f.state = task_state::failed;
+        f.value = o.size() >= 5 ? o[4] : nlohmann::json();
+        f.error_type = o[1].get<std::string>();
+        f.error_message = o[2].get<std::string>();
+        f.error_code = o.size() >= 5 ? static_cast<errc>(o[3].get<int>()) : errc::task_failed;
+        fail_at(b + j, std::move(f));
+      }
+    }
+  }
+
+  void settle(std::size_t b, std::size_t end, procpool::result r) {
+    if (r.state == task_state::failed && r.error_code == errc::too_large && end - b > 1) {
+      // The chunk's results together were over max_payload_bytes: halve it.
+      const std::size_t mid = b + (end - b) / 2;
+      resend(b, mid);
+      resend(mid, end);
+      return;
+    }
+    nlohmann::json outcomes = r.value.is_array() ? std::move(r.value) : nlohmann::json::array();
+    const std::size_t ran = std::min(outcomes.size(), end - b);
+    take_outcomes(b, outcomes, r);
+    if (r.ok()) return;
+    // Cut short at input b + ran (crashed, timed out, cancelled): that input
+    // takes the state. After its own time limit, or a crash of a chunk that
+    // reported input by input, the inputs behind it never ran: they go on,
+    // uncharged. Otherwise the whole rest of the chunk shares the state.
+    const std::size_t at = b + ran;
+    if (at >= end) return;
+    r.value = nullptr;
+    const bool per_input = r.state == task_state::timed_out || (r.state == task_state::crashed && ran > 0);
+    fail_at(at, r);
+    if (per_input && at + 1 < end) resend(at + 1, end);
+  }
+
+  pool_front& front_;
+  const task_entry& e_;
+  std::vector<nlohmann::json> pos_;
+  std::vector<nlohmann::json> values_;
+  std::vector<bool> sent_once_;
+  std::deque<in_flight> pending_;
+  std::optional<procpool::result> first_failure_;
+  std::size_t first_index_ = std::numeric_limits<std::size_t>::max();
+};
+
 }  // namespace
 
 std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::vector<nlohmann::json>& inputs,
@@ -82,101 +195,10 @@ std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::ve
     chunksize = std::clamp<std::size_t>((inputs.size() + 4 * workers - 1) / (4 * workers), 1, 4096);
   }
   std::vector<chunk> chunks = encode_chunks(pos, chunksize, opts_.max_payload_bytes, where);
-
-  struct in_flight {
-    std::size_t begin, end;
-    task_handle handle;
-  };
-  // Inputs sent again (a halved chunk, the rest of a cut-short one) were
-  // counted as submitted the first time.
-  std::vector<bool> sent_once(inputs.size(), false);
-  const auto send = [&](std::size_t b, std::size_t end, std::vector<std::uint8_t> payload) {
-    prepared_task p;
-    p.tag = "map[" + std::to_string(b) + ".." + std::to_string(end) + ")";
-    p.task = e->name;
-    p.payload = std::move(payload);
-    submit_request req;
-    req.tag = p.tag;
-    req.task = e->name;
-    req.keyed = false;
-    req.flags = message_batch;
-    req.items = end - b;
-    req.counts_as_submitted = !sent_once[b];
-    for (std::size_t i = b; i < end; ++i) sent_once[i] = true;
-    return in_flight{b, end, submit_prepared(std::move(p), std::move(req))};
-  };
-  std::deque<in_flight> pending;
-  for (chunk& c : chunks) pending.push_back(send(c.begin, c.end, std::move(c.payload)));
+  map_run run(*this, *e, std::move(pos));
+  for (chunk& c : chunks) run.send(c.begin, c.end, std::move(c.payload));
   chunks.clear();
-
-  std::vector<nlohmann::json> values(inputs.size());
-  std::optional<procpool::result> first_failure;
-  std::size_t first_index = inputs.size();
-  const auto fail_at = [&](std::size_t i, procpool::result f) {
-    if (i >= first_index) return;
-    first_index = i;
-    f.tag = std::to_string(i);
-    first_failure = std::move(f);
-  };
-  // The outcomes of inputs [b, b + outcomes.size()): values, or failures.
-  const auto take_outcomes = [&](std::size_t b, nlohmann::json& outcomes, const procpool::result& r) {
-    for (std::size_t j = 0; j < outcomes.size(); ++j) {
-      nlohmann::json& o = outcomes[j];
-      if (o.size() >= 2 && o[0] == 0) {
-        values[b + j] = std::move(o[1]);
-      } else if (o.size() >= 3) {
-        procpool::result f = r;
-        f.state = task_state::failed;
-        f.value = o.size() >= 5 ? o[4] : nlohmann::json();
-        f.error_type = o[1].get<std::string>();
-        f.error_message = o[2].get<std::string>();
-        f.error_code = o.size() >= 5 ? static_cast<errc>(o[3].get<int>()) : errc::task_failed;
-        fail_at(b + j, std::move(f));
-      }
-    }
-  };
-  const auto resend = [&](std::size_t lo, std::size_t hi) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (std::size_t i = lo; i < hi; ++i) arr.push_back(pos[i]);
-    in_flight f = send(lo, hi, encode(arr));
-    return f;
-  };
-  while (!pending.empty()) {
-    in_flight c = std::move(pending.front());
-    pending.pop_front();
-    procpool::result r = c.handle.result();
-    const std::size_t b = c.begin;
-    if (r.state == task_state::failed && r.error_code == errc::too_large && c.end - b > 1) {
-      // The chunk's results together were over max_payload_bytes: halve it.
-      const std::size_t mid = b + (c.end - b) / 2;
-      pending.push_back(resend(b, mid));
-      pending.push_back(resend(mid, c.end));
-      continue;
-    }
-    nlohmann::json outcomes = r.value.is_array() ? std::move(r.value) : nlohmann::json::array();
-    const std::size_t ran = std::min(outcomes.size(), c.end - b);
-    take_outcomes(b, outcomes, r);
-    if (r.ok()) continue;
-    // Cut short at input b + ran (crashed, timed out, cancelled): that input
-    // takes the state. After its own time limit, or a crash of a chunk that
-    // reported input by input, the inputs behind it were never run: they go
-    // on, uncharged. Otherwise the whole rest of the chunk shares the state.
-    const std::size_t at = b + ran;
-    if (at >= c.end) continue;
-    r.value = nullptr;
-    const bool per_input = r.state == task_state::timed_out ||
-                           (r.state == task_state::crashed && ran > 0);
-    fail_at(at, r);
-    if (per_input && at + 1 < c.end) {
-      in_flight rest = resend(at + 1, c.end);
-      pending.push_back(std::move(rest));
-    }
-  }
-  if (first_failure) {
-    const procpool::result& f = *first_failure;
-    throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
-  }
-  return values;
+  return run.collect();
 }
 
 }  // namespace procpool::detail
