@@ -1,6 +1,7 @@
 // The local backend's monitor thread: starts workers, collects results, reaps
 // and attributes, arms and enforces time limits and stop()'s grace.
 #include "backend/local_backend.hpp"
+#include "outcomes.hpp"
 
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/fault.hpp>
@@ -18,23 +19,8 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-std::chrono::system_clock::time_point from_ns(std::uint64_t ns) {
-  return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
-}
-
 row_state state_of(const worker_row& row) noexcept {
   return static_cast<row_state>(row.state.load(std::memory_order_acquire));
-}
-
-procpool::result make_result(task_state state, std::string type, std::string message) {
-  procpool::result r;
-  r.state = state;
-  r.error_code = errc_for(state);
-  r.error_type = std::move(type);
-  r.error_message = std::move(message);
-  r.finished_at = std::chrono::system_clock::now();
-  return r;
 }
 
 void consider(std::optional<steady::time_point>& next, steady::time_point t) {

@@ -2,6 +2,7 @@
 // as demand needs, reap them, attribute a dead worker's claim, count start
 // failures against the restart limit.
 #include "backend/local_backend.hpp"
+#include "outcomes.hpp"
 
 #include <procpool/shared/error.hpp>
 
@@ -11,21 +12,6 @@ namespace procpool::detail {
 namespace {
 
 using steady = std::chrono::steady_clock;
-
-std::chrono::system_clock::time_point from_ns(std::uint64_t ns) {
-  return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
-}
-
-procpool::result make_result(task_state state, std::string type, std::string message) {
-  procpool::result r;
-  r.state = state;
-  r.error_code = errc_for(state);
-  r.error_type = std::move(type);
-  r.error_message = std::move(message);
-  r.finished_at = std::chrono::system_clock::now();
-  return r;
-}
 
 }  // namespace
 
@@ -142,16 +128,24 @@ void local_backend::attribute_claim_locked(std::uint32_t i, std::uint64_t claime
   out.finished.emplace_back(claimed, std::move(r));
 }
 
-void local_backend::reset_row_locked(std::uint32_t i) {
-  // Back to an empty row; its result ring is empty and nobody writes it now.
-  worker_row& row = row_at(hdr_, i);
+namespace {
+/// A row as nobody has used it: no claim, no stop request, empty result ring.
+/// Requires: no worker writes the row.
+void clear_row(worker_row& row, row_state state) noexcept {
   row.claimed.store(0, std::memory_order_relaxed);
   row.stop.store(0, std::memory_order_relaxed);
   row.pid.store(0, std::memory_order_relaxed);
   row.start_error_len.store(0, std::memory_order_relaxed);
+  row.attached.store(0, std::memory_order_relaxed);
   row.res_read.store(0, std::memory_order_relaxed);
   row.res_write.store(0, std::memory_order_relaxed);
-  row.state.store(static_cast<std::uint32_t>(row_state::empty), std::memory_order_release);
+  row.state.store(static_cast<std::uint32_t>(state), std::memory_order_release);
+}
+}  // namespace
+
+void local_backend::reset_row_locked(std::uint32_t i) {
+  // Back to an empty row; its result ring is empty and nobody writes it now.
+  clear_row(row_at(hdr_, i), row_state::empty);
   if (slots_[i].handle.pidfd >= 0) ::close(slots_[i].handle.pidfd);
 }
 
@@ -178,14 +172,7 @@ void local_backend::maybe_spawn(report& out) {
       const std::lock_guard<std::mutex> lock(m_);
       if (!spawn_wanted_locked()) return;
       while (slots_[index].used) ++index;
-      worker_row& row = row_at(hdr_, index);
-      row.claimed.store(0, std::memory_order_relaxed);
-      row.stop.store(0, std::memory_order_relaxed);
-      row.start_error_len.store(0, std::memory_order_relaxed);
-      row.res_read.store(0, std::memory_order_relaxed);
-      row.res_write.store(0, std::memory_order_relaxed);
-      row.state.store(static_cast<std::uint32_t>(row_state::starting), std::memory_order_release);
-      row.attached.store(0, std::memory_order_relaxed);
+      clear_row(row_at(hdr_, index), row_state::starting);
       slots_[index].used = true;
       ++alive_;
       ++counters_.workers_started;

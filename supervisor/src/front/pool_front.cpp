@@ -1,6 +1,7 @@
 // The front: lifecycle, submission, and what the backend reports.
 // Submission checks are in submission.cpp, map/starmap in map_engine.cpp.
 #include "front/pool_front.hpp"
+#include "outcomes.hpp"
 
 #include "front/diagnostics.hpp"
 
@@ -11,16 +12,6 @@
 
 namespace procpool::detail {
 namespace {
-
-procpool::result make_result(task_state state, std::string type, std::string message) {
-  procpool::result r;
-  r.state = state;
-  r.error_code = errc_for(state);
-  r.error_type = std::move(type);
-  r.error_message = std::move(message);
-  r.finished_at = std::chrono::system_clock::now();
-  return r;
-}
 
 /// How long a caller waits for room: a practically infinite timeout is no timeout.
 deadline wait_limit(std::chrono::milliseconds t) {
