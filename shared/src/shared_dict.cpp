@@ -426,19 +426,29 @@ shared_dict shared_dict::open(detail::shared_state_arena& arena, std::string_vie
 std::size_t shared_dict::capacity() const noexcept { return h_->capacity; }
 std::size_t shared_dict::max_entry_bytes() const noexcept { return h_->max_entry; }
 
-std::optional<nlohmann::json> shared_dict::get(std::string_view key) const {
+namespace {
+/// The value under `key`, copied out under the dict's lock (and erased with
+/// `erase`), decoded once the lock is released.
+std::optional<nlohmann::json> take_value(detail::dict_header* h, const char* name, std::string_view key,
+                                         bool erase) {
   const std::uint64_t hash = detail::hash_key(key);
-  std::vector<std::uint8_t>& buf = detail::scratch(h_->max_entry);
+  std::vector<std::uint8_t>& buf = detail::scratch(h->max_entry);
   std::size_t len = 0;
   {
-    dict_lock g(h_, name_);
-    const auto f = detail::find_locked(h_, key, hash, name_);
+    dict_lock g(h, name);
+    const auto f = detail::find_locked(h, key, hash, name);
     if (f.pos == detail::npos) return std::nullopt;
-    detail::dict_slot* s = detail::slot_in_bucket(h_, f.pos);
+    detail::dict_slot* s = detail::slot_in_bucket(h, f.pos);
     len = s->value_len;
     std::memcpy(buf.data(), detail::value_of(s), len);
+    if (erase) detail::erase_at_locked(h, f.pos);
   }
   return detail::decode(std::span<const std::uint8_t>(buf.data(), len));
+}
+}  // namespace
+
+std::optional<nlohmann::json> shared_dict::get(std::string_view key) const {
+  return take_value(h_, name_, key, /*erase=*/false);
 }
 
 nlohmann::json shared_dict::get(std::string_view key, const nlohmann::json& fallback) const {
@@ -499,19 +509,7 @@ bool shared_dict::erase(std::string_view key) {
 }
 
 std::optional<nlohmann::json> shared_dict::pop(std::string_view key) {
-  const std::uint64_t hash = detail::hash_key(key);
-  std::vector<std::uint8_t>& buf = detail::scratch(h_->max_entry);
-  std::size_t len = 0;
-  {
-    dict_lock g(h_, name_);
-    const auto f = detail::find_locked(h_, key, hash, name_);
-    if (f.pos == detail::npos) return std::nullopt;
-    detail::dict_slot* s = detail::slot_in_bucket(h_, f.pos);
-    len = s->value_len;
-    std::memcpy(buf.data(), detail::value_of(s), len);
-    detail::erase_at_locked(h_, f.pos);
-  }
-  return detail::decode(std::span<const std::uint8_t>(buf.data(), len));
+  return take_value(h_, name_, key, /*erase=*/true);
 }
 
 bool shared_dict::contains(std::string_view key) const {

@@ -237,15 +237,9 @@ class queue_lock {
   segment_header* h_;
 };
 
-/// Reads of a claimed message in a row's claim buffer.
-struct claimed_message {
-  std::uint64_t task_id;
-  std::uint32_t attempt;
-  std::uint32_t flags;
-  std::string_view tag;
-  std::string_view task_name;
-  std::span<const std::uint8_t> args;
-};
+/// Reads of a claimed message in a row's claim buffer: the fields it was
+/// pushed with, as views into the buffer.
+using claimed_message = outgoing_message;
 [[nodiscard]] claimed_message read_claim(segment_header* h, std::uint32_t i) noexcept;
 
 // ---- per-worker result rings (producer: worker i; consumer: supervisor) ----
@@ -267,15 +261,10 @@ struct outgoing_result {
 /// the row's worker only. Publishes with one release store of res_write.
 [[nodiscard]] bool try_write_result(segment_header* h, std::uint32_t i, const outgoing_result& r) noexcept;
 
-struct incoming_result {
-  std::uint64_t task_id;
-  std::uint32_t state;
-  std::uint32_t attempt;
-  std::uint64_t started_ns, finished_ns;
-  std::span<const std::uint8_t> value;
-  std::string_view error_type;
-  std::string_view error_message;
-  std::uint64_t next_read;  ///< where the ring's read position goes once consumed
+/// A record as the supervisor reads it: the fields of outgoing_result (views
+/// into the ring), and where the read position goes once it is consumed.
+struct incoming_result : outgoing_result {
+  std::uint64_t next_read;
 };
 /// Reads the oldest published record of row `i` without consuming it; false if
 /// none. Called by the supervisor only.
