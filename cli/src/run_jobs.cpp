@@ -1,0 +1,104 @@
+#include "run_jobs.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "output.hpp"
+#include "run_resume.hpp"
+
+namespace procpool::cli::detail {
+
+using json = nlohmann::json;
+
+job_builder::verdict job_builder::build(std::string_view text, std::uint64_t line) {
+  if (!parser_.parse(text, job_.line, error_, error_tag_)) {
+    if (error_tag_ && seen_.find(*error_tag_) == nullptr && error_tag_->size() <= 0xFFFF) {
+      seen_.insert(*error_tag_, line);
+    }
+    return reject_(std::move(error_tag_), std::move(error_.type), std::move(error_.message));
+  }
+  if (const verdict v = check_tag_(line); v != verdict::submit) return v;
+  if (const verdict v = shape_args_(); v != verdict::submit) return v;
+  if (commands_) {
+    add_command_();
+  } else {
+    job_.command.reset();
+  }
+  return verdict::submit;
+}
+
+job_builder::verdict job_builder::reject_(std::optional<std::string> tag, std::string type,
+                                          std::string message) {
+  rejection_.tag = std::move(tag);
+  rejection_.type = std::move(type);
+  rejection_.message = std::move(message);
+  return verdict::reject;
+}
+
+// A tag is unique in the input; --resume skips the first line of a tag done
+// in an earlier run.
+job_builder::verdict job_builder::check_tag_(std::uint64_t line) {
+  const std::string& tag = job_.line.tag;
+  if (tag.size() > 0xFFFF) return verdict::submit;  // the pool refuses it (invalid_argument)
+  if (std::uint64_t* first = seen_.find(tag)) {
+    if (*first == done_earlier) {  // its result is in the output already
+      *first = line;
+      return verdict::skip;
+    }
+    return reject_(tag, "duplicate_tag", "tag already used on line " + std::to_string(*first));
+  }
+  seen_.insert(tag, line);
+  return verdict::submit;
+}
+
+// "args" -> what pool::submit takes (see PROCPOOL_TASK's arity rule).
+job_builder::verdict job_builder::shape_args_() {
+  task_line& t = job_.line;
+  if (t.task != cached_task_ || cached_entry_ == nullptr) {
+    cached_entry_ = procpool::detail::find_task(t.task);
+    cached_rule_ = rule_for(t.task);
+    cached_task_ = t.task;
+  }
+  const procpool::detail::task_entry* e = cached_entry_;
+  job_.is_exec = e != nullptr && cached_rule_ == args_rule::whole_list && t.task == "exec";
+  if (e != nullptr && cached_rule_ == args_rule::as_written) {
+    job_.args = t.has_args ? std::move(t.args) : json(nullptr);
+    return verdict::submit;
+  }
+  json list;
+  if (!t.has_args) {
+    list = json::array();
+  } else if (t.args.is_array()) {
+    list = std::move(t.args);
+  } else {
+    list = json::array();
+    list.push_back(std::move(t.args));
+  }
+  if (e != nullptr && cached_rule_ == args_rule::positional && e->arity == 1) {
+    if (list.size() != 1) {
+      return reject_(t.tag, "bad_arguments",
+                     "task '" + t.task + "' takes 1 argument, got " + std::to_string(list.size()));
+    }
+    job_.args = std::move(list[0]);
+  } else {
+    job_.args = std::move(list);
+  }
+  return verdict::submit;
+}
+
+void job_builder::add_command_() {
+  const json& args = job_.args;
+  std::vector<std::string> argv;
+  const bool argv_form =
+      job_.is_exec && args.is_array() &&
+      std::all_of(args.begin(), args.end(), [](const json& a) { return a.is_string(); });
+  if (argv_form) {
+    for (const json& a : args) argv.push_back(a.get<std::string>());
+  }
+  const std::string args_text = args.dump(-1, ' ', false, json::error_handler_t::replace);
+  job_.command = std::make_shared<const std::string>(
+      joblog_command(job_.line.task, argv_form ? &argv : nullptr, &args_text));
+}
+
+}  // namespace procpool::cli::detail

@@ -1,0 +1,76 @@
+#include "run_results.hpp"
+
+#include <exception>
+#include <optional>
+#include <utility>
+
+#include "output.hpp"
+
+namespace procpool::cli::detail {
+
+namespace {
+
+/// The exec flag travels with the line number in the callback's capture (two
+/// words: small enough for std::function to hold without allocating).
+constexpr std::uint64_t exec_bit = std::uint64_t{1} << 63U;
+
+/// A built-in task that gave up because the pool asked it to stop: in process
+/// mode terminate() kills the worker and the tag ends cancelled; in thread mode
+/// the task returns first and the pool records its exception. Both read as
+/// cancelled.
+std::optional<procpool::result> as_stopped(const procpool::result& result, bool is_exec) {
+  if (result.state != task_state::failed || result.error_code != procpool::errc::cancelled) {
+    return std::nullopt;
+  }
+  const process_end pe = process_end_of(result, is_exec);  // exec: the command's signal
+  std::optional<procpool::result> stopped = result;
+  stopped->state = task_state::cancelled;
+  stopped->error_type = "procpool::cancelled";
+  stopped->exit_code = pe.exit_code;
+  stopped->signal = pe.signal;
+  return stopped;
+}
+
+}  // namespace
+
+procpool::callback result_handler::callback(std::uint64_t line, bool is_exec,
+                                            std::shared_ptr<const std::string> command) {
+  const std::uint64_t packed = line | (is_exec ? exec_bit : 0);
+  if (command) {
+    return [this, packed, command = std::move(command)](const procpool::result& r) {
+      on_result_(r, packed, command.get());
+    };
+  }
+  return [this, packed](const procpool::result& r) { on_result_(r, packed, nullptr); };
+}
+
+void result_handler::on_result_(const procpool::result& result, std::uint64_t packed,
+                                const std::string* command) {
+  const std::uint64_t line = packed & ~exec_bit;
+  const bool is_exec = (packed & exec_bit) != 0;
+  const std::optional<procpool::result> stopped = as_stopped(result, is_exec);
+  const procpool::result& r = stopped ? *stopped : result;
+  s_.counters.count(r.state);
+  buf_.clear();
+  format_result(buf_, r, line, is_exec);
+  joblog_buf_.clear();
+  if (command != nullptr) format_joblog(joblog_buf_, r, line, is_exec, *command);
+  s_.sink.emit(line, buf_, joblog_buf_);
+  if (!r.ok() && r.state != task_state::cancelled) s_.stop.line_failed(line, r.tag);
+  free_previous_(r.tag);
+}
+
+// The pool keeps every tag's record until it is taken. The previous tag's
+// callback has returned, so taking it here never waits; this keeps the pool's
+// memory flat over any number of lines.
+void result_handler::free_previous_(const std::string& tag) {
+  if (!prev_tag_.empty()) {
+    try {
+      (void)pool_->take(prev_tag_);
+    } catch (const std::exception&) {  // nothing held under that tag: nothing to free
+    }
+  }
+  prev_tag_ = tag;
+}
+
+}  // namespace procpool::cli::detail

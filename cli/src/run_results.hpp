@@ -1,0 +1,42 @@
+// Results: what the pool reports for each submitted line becomes its result
+// line and joblog line.
+//
+// Owns: the formatting buffers and the tag whose record the pool may now free.
+// Threads: on_result() runs on the pool's callback thread only (the pool
+// calls back one result at a time); callback() is called by the main thread
+// to make each submission's callback.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <procpool/procpool.hpp>
+#include <string>
+
+#include "run_shared.hpp"
+
+namespace procpool::cli::detail {
+
+class result_handler {
+ public:
+  explicit result_handler(run_shared& shared) : s_(shared) {}
+
+  /// The pool the results come from (it frees each tag's record once written).
+  void attach(procpool::pool& pool) noexcept { pool_ = &pool; }
+
+  /// The callback for input line `line`; `command` is its joblog Command
+  /// column (null: no joblog).
+  [[nodiscard]] procpool::callback callback(std::uint64_t line, bool is_exec,
+                                            std::shared_ptr<const std::string> command);
+
+ private:
+  void on_result_(const procpool::result& r, std::uint64_t packed, const std::string* command);
+  void free_previous_(const std::string& tag);
+
+  run_shared& s_;
+  procpool::pool* pool_ = nullptr;
+  std::string buf_;
+  std::string joblog_buf_;
+  std::string prev_tag_;
+};
+
+}  // namespace procpool::cli::detail
