@@ -389,10 +389,12 @@ std::optional<exit_status> fork_server::exited(pid_t pid) const {
 }
 
 exit_status fork_server::wait_exit(pid_t pid) {
+  // Called only for a pid `from` holds; a node handle instead of an iterator
+  // keeps optimised builds from seeing a possible end() dereference.
   const auto take = [&](std::unordered_map<pid_t, exit_status>& from) {
-    const auto it = from.find(pid);
-    const exit_status s = it->second;
-    from.erase(it);
+    exit_status s;
+    auto node = from.extract(pid);
+    if (!node.empty()) s = node.mapped();
     exits_.erase(pid);
     return s;
   };
