@@ -1,5 +1,6 @@
 // Reading the task input: a line reader that never holds more than one line
-// (and never a line over the limit), and the strict parser of one task line.
+// (and never a line over the limit), and the strict parser of one task line
+// (nlohmann's SAX parser with our handler, line_sax.hpp).
 //
 // Line rules (docs/cli.md):
 //   - lines end with "\n"; one "\r" before it is dropped (CRLF files work);
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -85,9 +87,18 @@ inline constexpr double max_timeout_seconds = 1e7;  // about 115 days
 /// 0 stays 0 (no limit).
 [[nodiscard]] std::chrono::milliseconds seconds_to_ms(double seconds) noexcept;
 
+struct line_state;
+
 /// Parses and validates task lines. Not thread-safe; reuse one per thread.
 class line_parser {
  public:
+  line_parser();
+  line_parser(const line_parser&) = delete;
+  line_parser& operator=(const line_parser&) = delete;
+  line_parser(line_parser&&) noexcept;
+  line_parser& operator=(line_parser&&) noexcept;
+  ~line_parser();
+
   /// Parses `text` (terminator, CR and BOM already removed). On success fills
   /// `out` and returns true. On failure fills `err`, sets `tag` to the line's
   /// tag when it could be read (a non-empty string member "tag" of a
@@ -96,9 +107,10 @@ class line_parser {
              std::optional<std::string>& tag);
 
  private:
-  std::string key_;
-  std::vector<std::string> unknown_keys_;
-  nlohmann::json scratch_;
+  bool read_(std::string_view text, task_line& out, line_error& err);
+  bool check_(task_line& out, line_error& err, std::optional<std::string>& tag) const;
+
+  std::unique_ptr<line_state> state_;  // what reading a line found; reused
 };
 
 }  // namespace procpool::cli::detail

@@ -252,6 +252,89 @@ TEST(LineParserTest, BadLines_AreRejectedWithTypeAndTag) {
   }
 }
 
+TEST(LineParserTest, BadLines_KeepTheirMessages) {
+  // The exact wording (and column) of each kind of rejection, as earlier
+  // versions wrote it; nlohmann's parser finds the errors, json_errors.cpp
+  // words them.
+  struct msg_case {
+    std::string text;
+    std::string type;
+    std::string message;
+  };
+  const std::string head = R"({"tag":"a","task":"echo","args":)";
+  const std::vector<msg_case> cases = {
+      {head + "}", "invalid_json", R"(malformed JSON at column 33: expected a value, got "}")"},
+      {R"({"tag":)", "invalid_json", "malformed JSON: unexpected end of line; expected a value"},
+      {R"({"tag":"a","task":"echo",})", "invalid_json",
+       R"(malformed JSON at column 26: expected a string, got "}")"},
+      {R"({"tag" "a"})", "invalid_json",
+       R"(malformed JSON at column 8: expected ':', got "\"a\"}")"},
+      {R"({"tag":"a" "task":"echo"})", "invalid_json",
+       R"(malformed JSON at column 12: expected ',' or '}', got "\"task\":\"echo")"},
+      {head + "[1 2]}", "invalid_json",
+       R"(malformed JSON at column 36: expected ',' or ']', got "2]}")"},
+      {head + R"("ab)", "invalid_json",
+       "malformed JSON: unexpected end of line; unterminated string"},
+      {head + "\"a\tb\"}", "invalid_json",
+       R"(malformed JSON at column 35: control character in a string (escape it), got "\tb\"}")"},
+      {head + R"("\x"})", "invalid_json",
+       R"(malformed JSON at column 35: invalid escape, got "x\"}")"},
+      {head + R"("\)", "invalid_json", "malformed JSON: unexpected end of line; unterminated string"},
+      {head + R"("\u12G4"})", "invalid_json",
+       R"(malformed JSON at column 38: expected 4 hex digits after \u, got "G4\"}")"},
+      {head + R"("\u12"})", "invalid_json",
+       R"(malformed JSON at column 38: expected 4 hex digits after \u, got "\"}")"},
+      {head + R"("\u12)", "invalid_json",
+       R"(malformed JSON at column 36: expected 4 hex digits after \u, got "12")"},
+      {head + R"("\ud800x"})", "invalid_json",
+       R"(malformed JSON at column 40: a high surrogate \u escape must be followed by a low one)"},
+      {head + R"("\ud800\u0041"})", "invalid_json",
+       R"(malformed JSON at column 46: a high surrogate \u escape must be followed by a low one)"},
+      {head + R"("\udc00"})", "invalid_json",
+       R"(malformed JSON at column 40: a lone low surrogate \u escape)"},
+      {head + "-x}", "invalid_json", R"(malformed JSON at column 34: expected a digit, got "x}")"},
+      {head + "1.}", "invalid_json",
+       R"(malformed JSON at column 35: expected a digit after '.', got "}")"},
+      {head + "1e+}", "invalid_json",
+       R"(malformed JSON at column 36: expected a digit in the exponent, got "}")"},
+      {head + "tru}", "invalid_json",
+       R"(malformed JSON at column 33: expected a value, got "tru}")"},
+      {head + "-Infinity}", "invalid_number", "NaN and Infinity are not JSON numbers (column 33)"},
+      {head + "[nan]}", "invalid_number", "NaN and Infinity are not JSON numbers (column 34)"},
+      {head + "1e999}", "invalid_number", "number 1e999 is out of range"},
+      {head + "0." + std::string(400, '0') + "1}", "invalid_number",
+       "number 0." + std::string(400, '0') + "1 is out of range"},
+      {R"({"tag":"a","task":"echo"} x)", "trailing_garbage",
+       "unexpected text after the JSON value at column 27"},
+      {std::string(R"({"tag":"a","task":"echo"})") + '\0' + "x", "trailing_garbage",
+       "unexpected text after the JSON value at column 26"},
+      {"\xEF\xBB\xBF{}", "invalid_json",
+       "malformed JSON at column 1: expected a value, got \"\xEF\xBB\xBF{}\""},
+      {R"({"tag":"a","tag":"b","task":"echo"})", "duplicate_key",
+       R"(duplicate key "tag" in an object)"},
+      {head + R"({"x":1,"x" 2}})", "invalid_json",
+       R"(malformed JSON at column 44: expected ':', got "2}}")"},
+      {head + R"({"x":1,"x":oops}})", "duplicate_key", R"(duplicate key "x" in an object)"},
+      {head + std::string(129, '[') + std::string(129, ']') + "}", "too_deep",
+       "nesting deeper than 128 levels"},
+      {R"([1,"two"])", "not_an_object", "a task line must be a JSON object, got array"},
+      {R"({"tag":"a","task":"echo","arg":1})", "unknown_key",
+       R"(unknown key "arg" (a task line has "tag", "task", "args", "timeout", "retries"))"},
+      {R"({"tag":"a","task":"echo","timeout":"5"})", "bad_field",
+       R"("timeout" must be a number of seconds, got string)"},
+      {R"({"tag":"a","task":"echo","retries":1001})", "bad_field",
+       R"("retries" must be an integer from 0 to 1000, got 1001)"},
+  };
+  for (const msg_case& c : cases) {
+    const parsed r = parse(c.text);
+    EXPECT_FALSE(r.ok) << c.text;
+    EXPECT_EQ(r.err.type, c.type) << c.text;
+    EXPECT_EQ(r.err.message, c.message) << c.text;
+  }
+  // A number too small for a double is 0, not an error (a negative exponent).
+  EXPECT_TRUE(parse(head + "1e-400}").ok);
+}
+
 TEST(LineParserTest, DepthAtTheCap_IsAccepted) {
   // The task line itself is level 1, so args can nest max_json_depth - 1 deep.
   const std::size_t n = max_json_depth - 1;
