@@ -88,6 +88,123 @@ int list_tasks(bool as_json) {
   return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
+/// What the command line gives for `procpool run` in another form than
+/// run_options holds it.
+struct run_flags {
+  std::string mode = "process";
+  std::string halt;
+  bool progress = false;
+  bool no_progress = false;
+};
+
+CLI::Validator seconds_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 ||
+            v > detail::max_timeout_seconds) {
+          return "must be a number of seconds from 0 (no limit) to 1e7";
+        }
+        return {};
+      },
+      "SECONDS", "seconds");
+}
+
+/// FILE, --mode ... --max-tasks-per-worker: the input, and where and how the
+/// tasks run.
+void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
+  run.add_option("file", o.input, "Task file, JSON Lines ('-' or nothing: standard input)")
+      ->type_name("FILE");
+  run.add_option("--mode", f.mode, "Where tasks run: process (forked workers) or thread")
+      ->check(CLI::IsMember({"process", "thread"}))
+      ->type_name("MODE")
+      ->capture_default_str();
+  run.add_option("-j,--workers", o.workers,
+                 "Worker cap (default: PROCPOOL_WORKERS or one per CPU; above 4096 is clamped)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N")
+      ->capture_default_str();
+  run.add_option("--max-queue", o.max_queue, "Tasks queued ahead of the workers (1 to 16777216)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U))
+      ->type_name("N")
+      ->capture_default_str();
+  run.add_option("--timeout", o.timeout_seconds,
+                 "Time limit of each task in seconds, fractions allowed (0: none); a line's "
+                 "\"timeout\" overrides it")
+      ->check(seconds_validator());
+  run.add_option("--retries", o.retries,
+                 "Extra attempts for a task that fails, crashes or times out; a line's "
+                 "\"retries\" overrides it")
+      ->check(CLI::Range(0, detail::max_retries))
+      ->type_name("N");
+  run.add_option("--max-tasks-per-worker", o.max_tasks_per_worker,
+                 "Replace a worker after this many tasks (0: never)")
+      ->type_name("N");
+}
+
+/// -o ... --max-line-bytes: where the results go, how the run stops and what
+/// it shows.
+void add_output_options(CLI::App& run, detail::run_options& o, run_flags& f) {
+  CLI::Option* output =
+      run.add_option("-o,--output", o.output, "Write the result lines to FILE (default: stdout)")
+          ->type_name("FILE");
+  run.add_option("--joblog", o.joblog,
+                 "Write a GNU parallel style joblog (tab-separated: Seq Host Starttime JobRuntime "
+                 "Send Receive Exitval Signal Command)")
+      ->type_name("FILE");
+  run.add_flag("--resume", o.resume,
+               "Skip the tags already done in --output and append the other results to it")
+      ->needs(output);
+  run.add_flag("-k,--keep-order", o.keep_order,
+               "Write results in input order (default: as they finish)");
+  run.add_flag("--halt-on-error", f.halt,
+               "After the first line that does not end done: stop reading and drain, or with "
+               "=now terminate the running tasks")
+      ->option_text("[=now]");
+  CLI::Option* progress_opt = run.add_flag(
+      "--progress", f.progress,
+      "Show done/total, rate, ETA and failures on stderr (default: when stderr is a terminal)");
+  run.add_flag("--no-progress", f.no_progress, "Never show progress")->excludes(progress_opt);
+  CLI::Option* quiet = run.add_flag("-q,--quiet", o.quiet, "No progress and no summary on stderr");
+  quiet->excludes(progress_opt);
+  run.add_option("--max-line-bytes", o.max_line_bytes,
+                 "Reject input lines longer than this (1 to 1073741824)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30U))
+      ->type_name("N")
+      ->capture_default_str();
+}
+
+CLI::App* add_run_command(CLI::App& app, detail::run_options& o, run_flags& f) {
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run the tasks of a JSON Lines file (or standard input), one result line per input line.\n"
+      "Input line: {\"tag\": \"a1\", \"task\": \"exec\", \"args\": [\"gzip\", \"x.log\"], "
+      "\"timeout\": 30, \"retries\": 1}");
+  run->footer(exit_codes_text);
+  // A repeated option takes its last value (`-j 2 ... -j 4` is -j 4), as in GNU tools.
+  run->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_pool_options(*run, o, f);
+  add_output_options(*run, o, f);
+  return run;
+}
+
+/// The flags' values into `o` (after parsing).
+void apply_run_flags(const run_flags& f, detail::run_options& o) {
+  o.mode = f.mode == "thread" ? procpool::mode::thread : procpool::mode::process;
+  if (o.workers > max_workers) {
+    std::fprintf(stderr, "procpool: -j %d is more than %d; using %d\n", o.workers, max_workers,
+                 max_workers);
+    o.workers = max_workers;
+  }
+  if (f.halt.empty()) {
+    o.halt = detail::halt_policy::off;
+  } else {
+    o.halt = f.halt == "now" ? detail::halt_policy::now : detail::halt_policy::soon;
+  }
+  o.progress = f.progress ? 1 : (f.no_progress ? 0 : -1);
+}
+
 int main_impl(int argc, char** argv) {
   detail::register_builtin_tasks();
 
@@ -99,87 +216,11 @@ int main_impl(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(exit_codes_text);
 
-  // ---- run ----
   detail::run_options o;
-  o.workers = default_workers();
-  std::string mode = "process";
-  std::string halt;
-  bool progress = false;
-  bool no_progress = false;
-  CLI::App* run = app.add_subcommand(
-      "run",
-      "Run the tasks of a JSON Lines file (or standard input), one result line per input line.\n"
-      "Input line: {\"tag\": \"a1\", \"task\": \"exec\", \"args\": [\"gzip\", \"x.log\"], "
-      "\"timeout\": 30, \"retries\": 1}");
-  run->footer(exit_codes_text);
-  // A repeated option takes its last value (`-j 2 ... -j 4` is -j 4), as in GNU tools.
-  run->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  run->add_option("file", o.input, "Task file, JSON Lines ('-' or nothing: standard input)")
-      ->type_name("FILE");
-  run->add_option("--mode", mode, "Where tasks run: process (forked workers) or thread")
-      ->check(CLI::IsMember({"process", "thread"}))
-      ->type_name("MODE")
-      ->capture_default_str();
-  run->add_option("-j,--workers", o.workers,
-                  "Worker cap (default: PROCPOOL_WORKERS or one per CPU; above 4096 is clamped)")
-      ->check(CLI::PositiveNumber)
-      ->type_name("N")
-      ->capture_default_str();
-  run->add_option("--max-queue", o.max_queue, "Tasks queued ahead of the workers (1 to 16777216)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U))
-      ->type_name("N")
-      ->capture_default_str();
-  run->add_option("--timeout", o.timeout_seconds,
-                  "Time limit of each task in seconds, fractions allowed (0: none); a line's "
-                  "\"timeout\" overrides it")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            char* end = nullptr;
-            const double v = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 ||
-                v > detail::max_timeout_seconds) {
-              return "must be a number of seconds from 0 (no limit) to 1e7";
-            }
-            return {};
-          },
-          "SECONDS", "seconds"));
-  run->add_option("--retries", o.retries,
-                  "Extra attempts for a task that fails, crashes or times out; a line's "
-                  "\"retries\" overrides it")
-      ->check(CLI::Range(0, detail::max_retries))
-      ->type_name("N");
-  run->add_option("--max-tasks-per-worker", o.max_tasks_per_worker,
-                  "Replace a worker after this many tasks (0: never)")
-      ->type_name("N");
-  CLI::Option* output =
-      run->add_option("-o,--output", o.output, "Write the result lines to FILE (default: stdout)")
-          ->type_name("FILE");
-  run->add_option("--joblog", o.joblog,
-                  "Write a GNU parallel style joblog (tab-separated: Seq Host Starttime JobRuntime "
-                  "Send Receive Exitval Signal Command)")
-      ->type_name("FILE");
-  run->add_flag("--resume", o.resume,
-                "Skip the tags already done in --output and append the other results to it")
-      ->needs(output);
-  run->add_flag("-k,--keep-order", o.keep_order,
-                "Write results in input order (default: as they finish)");
-  run->add_flag("--halt-on-error", halt,
-                "After the first line that does not end done: stop reading and drain, or with "
-                "=now terminate the running tasks")
-      ->option_text("[=now]");
-  CLI::Option* progress_opt = run->add_flag(
-      "--progress", progress,
-      "Show done/total, rate, ETA and failures on stderr (default: when stderr is a terminal)");
-  run->add_flag("--no-progress", no_progress, "Never show progress")->excludes(progress_opt);
-  CLI::Option* quiet = run->add_flag("-q,--quiet", o.quiet, "No progress and no summary on stderr");
-  quiet->excludes(progress_opt);
-  run->add_option("--max-line-bytes", o.max_line_bytes,
-                  "Reject input lines longer than this (1 to 1073741824)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30U))
-      ->type_name("N")
-      ->capture_default_str();
+  o.workers = default_workers();  // before add_run_command: the help shows it
+  run_flags flags;
+  add_run_command(app, o, flags);
 
-  // ---- tasks ----
   bool tasks_json = false;
   CLI::App* tasks =
       app.add_subcommand("tasks", "List the tasks this program can run, with their arguments");
@@ -187,9 +228,10 @@ int main_impl(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-    if (!halt.empty() && halt != "true" && halt != "soon" && halt != "now") {
+    if (!flags.halt.empty() && flags.halt != "true" && flags.halt != "soon" &&
+        flags.halt != "now") {
       throw CLI::ValidationError("--halt-on-error",
-                                 "takes no value, =soon or =now (got '" + halt + "')");
+                                 "takes no value, =soon or =now (got '" + flags.halt + "')");
     }
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints help, the version, or the error
@@ -197,19 +239,7 @@ int main_impl(int argc, char** argv) {
   }
 
   if (tasks->parsed()) return list_tasks(tasks_json);
-
-  o.mode = mode == "thread" ? procpool::mode::thread : procpool::mode::process;
-  if (o.workers > max_workers) {
-    std::fprintf(stderr, "procpool: -j %d is more than %d; using %d\n", o.workers, max_workers,
-                 max_workers);
-    o.workers = max_workers;
-  }
-  if (halt.empty()) {
-    o.halt = detail::halt_policy::off;
-  } else {
-    o.halt = halt == "now" ? detail::halt_policy::now : detail::halt_policy::soon;
-  }
-  o.progress = progress ? 1 : (no_progress ? 0 : -1);
+  apply_run_flags(flags, o);
   return detail::run(o);
 }
 
