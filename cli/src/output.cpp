@@ -186,22 +186,10 @@ namespace {
 void append_joblog_field(std::string& out, std::string_view text) {
   // One line per job, tab-separated: escape what would break the columns.
   for (const char c : text) {
-    switch (c) {
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      default:
-        out.push_back(c);
-        break;
+    if (const char* e = common_escape(c)) {
+      out.append(e);
+    } else {
+      out.push_back(c);
     }
   }
 }

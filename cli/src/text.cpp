@@ -108,21 +108,14 @@ void append_json_string(std::string& out, std::string_view s) {
       }
       continue;
     }
+    if (const char* e = common_escape(static_cast<char>(c))) {
+      out.append(e);
+      ++i;
+      continue;
+    }
     switch (c) {
       case '"':
         out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
         break;
       case '\b':
         out.append("\\b");
@@ -139,6 +132,16 @@ void append_json_string(std::string& out, std::string_view s) {
     ++i;
   }
   out.push_back('"');
+}
+
+const char* common_escape(char c) noexcept {
+  switch (c) {
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default: return nullptr;
+  }
 }
 
 void append_int(std::string& out, std::int64_t v) {

@@ -24,6 +24,9 @@ void append_utf8_repaired(std::string& out, std::string_view in);
 /// Appends `s` as a JSON string literal (quotes included): control characters,
 /// `"` and `\` escaped, ill-formed UTF-8 bytes replaced by \ufffd.
 void append_json_string(std::string& out, std::string_view s);
+/// The escape of a backslash, newline, carriage return or tab ("\\n"...), the
+/// same in JSON strings and joblog fields; nullptr for any other byte.
+[[nodiscard]] const char* common_escape(char c) noexcept;
 
 /// Appends an integer in decimal.
 void append_int(std::string& out, std::int64_t v);
