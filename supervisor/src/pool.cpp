@@ -116,6 +116,7 @@ procpool::result pool::result(std::string_view tag) { return impl_->wait_tag(tag
 procpool::result pool::take(std::string_view tag) { return impl_->wait_tag(tag, true); }
 std::map<std::string, procpool::result> pool::results() { return impl_->results(); }
 void pool::close() { impl_->close(); }
+std::size_t pool::cancel_queued() { return impl_->cancel_queued(); }
 void pool::join() { impl_->join(); }
 void pool::terminate() { impl_->terminate(); }
 void pool::terminate(std::chrono::milliseconds grace) { impl_->terminate(grace); }

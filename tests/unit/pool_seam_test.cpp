@@ -454,3 +454,30 @@ TYPED_TEST(PoolSeamTypedTest, Failure_CodeAndDetailTravelAsFields) {
 }
 
 }  // namespace
+
+namespace {
+
+// The soft stop's front operation: what is queued ends cancelled at once,
+// what runs finishes, and intake stays open.
+TYPED_TEST(PoolSeamTypedTest, CancelQueued_DropsQueuedTagsRunningOnesFinish) {
+  const std::string dir = this->scratch();
+  procpool::pool pool(TestFixture::opts(1));
+  auto running = pool.submit("r", "seam_wait_for_file", dir + "/go");
+  ASSERT_TRUE(wait_until([&] { return pool.stats().running == 1; }, 5s));
+  std::vector<procpool::task_handle> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit("q" + std::to_string(i), "square", i));
+  EXPECT_EQ(pool.cancel_queued(), 5U);
+  for (const auto& h : queued) {
+    ASSERT_TRUE(h.wait_for(scaled(5s)));
+    EXPECT_EQ(h.result().state, task_state::cancelled);
+    EXPECT_EQ(h.result().error_code, errc::cancelled);
+  }
+  std::ofstream(dir + "/go");
+  EXPECT_EQ(running.get(), true);
+  EXPECT_EQ(pool.submit("after", "square", 3).get(), 9) << "intake stays open";
+  EXPECT_EQ(pool.stats().cancelled, 5U);
+  pool.close();
+  pool.join();
+}
+
+}  // namespace

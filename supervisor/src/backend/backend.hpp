@@ -92,6 +92,9 @@ class backend {
 
   /// Stops intake of new tasks; queued ones still run, then workers leave.
   virtual void close() = 0;
+  /// Drops every queued message (not yet on a worker) and returns their ids;
+  /// running tasks and intake go on. Non-blocking.
+  [[nodiscard]] virtual std::vector<std::uint64_t> drop_queued() = 0;
   /// Stops now: intake refused, the queue dropped (returns the dropped ids),
   /// running tasks asked to stop, and killed when `grace` ends where the
   /// workers can be killed. Non-blocking.

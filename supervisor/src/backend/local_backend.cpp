@@ -193,15 +193,21 @@ void local_backend::close() {
 }
 
 std::vector<std::uint64_t> local_backend::stop_intake(bool drop) {
-  std::vector<std::uint64_t> ids;
   {
     const queue_lock lock(hdr_);
     hdr_->queue.stopping.store(1, std::memory_order_relaxed);
     hdr_->queue.not_empty.notify_all();
     hdr_->queue.not_full.notify_all();
-    if (drop) {
-      for (std::uint64_t id = drop_head_locked(hdr_); id != 0; id = drop_head_locked(hdr_)) ids.push_back(id);
-    }
+  }
+  return drop ? drop_all_queued() : std::vector<std::uint64_t>{};
+}
+
+std::vector<std::uint64_t> local_backend::drop_all_queued() {
+  std::vector<std::uint64_t> ids;
+  {
+    const queue_lock lock(hdr_);
+    for (std::uint64_t id = drop_head_locked(hdr_); id != 0; id = drop_head_locked(hdr_)) ids.push_back(id);
+    hdr_->queue.not_full.notify_all();  // room for callers waiting to push
   }
   const std::lock_guard<std::mutex> lock(m_);
   for (const owned_message& b : backlog_) ids.push_back(b.id);
@@ -212,6 +218,8 @@ std::vector<std::uint64_t> local_backend::stop_intake(bool drop) {
   }
   return ids;
 }
+
+std::vector<std::uint64_t> local_backend::drop_queued() { return drop_all_queued(); }
 
 std::vector<std::uint64_t> local_backend::stop(std::chrono::milliseconds grace) {
   {

@@ -48,6 +48,7 @@ class local_backend final : public backend {
                                   const deadline& until) override;
   [[nodiscard]] bool push_again(const task_message& m) override;
   void close() override;
+  [[nodiscard]] std::vector<std::uint64_t> drop_queued() override;
   [[nodiscard]] std::vector<std::uint64_t> stop(std::chrono::milliseconds grace) override;
   void wait_stopped() override;
   [[nodiscard]] bool all_exited() const override;
@@ -124,6 +125,8 @@ class local_backend final : public backend {
   bool record_start_failure_locked(const std::string& why, report& out);
   /// Stops intake and drops the queue; returns the dropped ids.
   std::vector<std::uint64_t> stop_intake(bool drop);
+  /// Takes every queued message out of the ring and the backlog; their ids.
+  std::vector<std::uint64_t> drop_all_queued();
 
   // --- shared helpers (local_backend.cpp) ---------------------------------------
   [[nodiscard]] worker_config base_config() const;

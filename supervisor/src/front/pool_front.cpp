@@ -305,6 +305,17 @@ void pool_front::close() {
   backend_->close();
 }
 
+std::size_t pool_front::cancel_queued() {
+  const std::vector<std::uint64_t> dropped = backend_->drop_queued();
+  std::size_t n = 0;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    for (const std::uint64_t id : dropped) n += inflight_.count(id);
+  }
+  cancel_ids(dropped, "dropped from the queue by cancel_queued()");
+  return n;
+}
+
 bool pool_front::quiescent_locked() const {
   return inflight_.empty() && callbacks_.idle_locked() && backend_->all_exited();
 }

@@ -88,6 +88,8 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   void forget(const std::shared_ptr<task_record>& rec);
 
   void close();
+  /// pool::cancel_queued: every queued tag ends cancelled; running ones go on.
+  std::size_t cancel_queued();
   void join();
   void terminate(std::optional<std::chrono::milliseconds> grace = std::nullopt);
   /// The destructor's stop: terminate unless joined, then wait for every worker

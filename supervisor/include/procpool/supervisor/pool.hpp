@@ -179,6 +179,12 @@ class pool {
 
   /// Stops intake; queued tasks still run, then workers exit. Idempotent.
   void close();
+  /// Drops every task still queued (not yet on a worker): each ends cancelled
+  /// ("dropped from the queue by cancel_queued()"), reported once as always.
+  /// Running tasks go on; intake stays as it is (close() first for a soft
+  /// stop: stop taking work, let what runs finish). Non-blocking, thread-safe.
+  /// Returns how many tasks were dropped (a map chunk counts once).
+  std::size_t cancel_queued();
   /// Blocks until every worker has exited and every callback has run.
   /// errc::not_closed before close() or terminate(); errc::invalid_argument from
   /// a callback thread.
