@@ -49,6 +49,12 @@ constexpr double max_sleep_ms = 1e10;
 }  // namespace
 
 void from_json(const json& j, command_argv& a) {
+  if (j.is_string()) {  // just the program: "args":"uname" reads better than ["uname"]
+    a.argv.assign(1, j.get<std::string>());
+    if (a.argv.front().empty()) bad_shape(j, "the program name (argv[0]) must not be empty");
+    if (a.argv.front().find('\0') != std::string::npos) bad_shape(j, "exec arguments cannot contain NUL");
+    return;
+  }
   if (!j.is_array() || j.empty()) bad_shape(j, "exec takes a non-empty list of strings (the argv)");
   a.argv.clear();
   a.argv.reserve(j.size());
@@ -198,24 +204,20 @@ struct builtin {
   std::string_view name;
   std::string_view args;
   std::string_view description;
-  args_rule rule;
   bool registered = false;  // by us (false: absent, or the program's own task)
 };
 
 std::array<builtin, 5>& table() {
   static std::array<builtin, 5> t = {{
-      {"echo", "any JSON value", "returns its args exactly as written", args_rule::as_written},
+      {"echo", "any JSON value", "returns its args exactly as written"},
       {"exec", "[\"program\", \"arg\", ...]",
        "runs a program without a shell (PATH lookup, stdin /dev/null); value: "
        "{exit_code, stdout, stderr, truncated} (64 KiB of each stream kept); a non-zero "
-       "exit or a signal fails the task",
-       args_rule::whole_list},
+       "exit or a signal fails the task"},
       {"primes", "n (integer, 0 to 1e12)",
-       "counts the primes below n by trial division (CPU-bound)", args_rule::positional},
-      {"sha256", "\"path\"", "SHA-256 of a file's contents, 64 lower-case hex digits",
-       args_rule::positional},
-      {"sleep", "ms (number, 0 to 1e10)", "sleeps that many milliseconds; value null",
-       args_rule::positional},
+       "counts the primes below n by trial division (CPU-bound)"},
+      {"sha256", "\"path\"", "SHA-256 of a file's contents, 64 lower-case hex digits"},
+      {"sleep", "ms (number, 0 to 1e10)", "sleeps that many milliseconds; value null"},
   }};
   return t;
 }
@@ -242,11 +244,11 @@ void register_builtin_tasks() {
   });
 }
 
-args_rule rule_for(std::string_view task) noexcept {
+bool is_builtin(std::string_view task) noexcept {
   for (const builtin& b : table()) {
-    if (b.registered && b.name == task) return b.rule;
+    if (b.registered && b.name == task) return true;
   }
-  return args_rule::positional;
+  return false;
 }
 
 std::vector<task_info> list_tasks() {
@@ -256,6 +258,7 @@ std::vector<task_info> list_tasks() {
     task_info info;
     info.name = name;
     info.arity = e != nullptr ? e->arity : 0;
+    if (e != nullptr) info.params = e->param_types;
     bool found = false;
     for (const builtin& b : table()) {
       if (b.registered && b.name == name) {
@@ -266,7 +269,9 @@ std::vector<task_info> list_tasks() {
       }
     }
     if (!found) {
-      info.args = info.arity == 1 ? "1 argument" : std::to_string(info.arity) + " arguments";
+      // The types say more than a count, and are what "args" must convert to.
+      for (const std::string& p : info.params) info.args += (info.args.empty() ? "" : ", ") + p;
+      if (info.params.empty()) info.args = "none";
       info.description = "registered by this program";
     }
     out.push_back(std::move(info));

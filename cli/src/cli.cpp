@@ -62,6 +62,12 @@ int list_tasks(bool as_json) {
       detail::append_json_string(out, t.args);
       out.append(",\"arity\":");
       detail::append_int(out, static_cast<std::int64_t>(t.arity));
+      out.append(",\"params\":[");
+      for (std::size_t k = 0; k < t.params.size(); ++k) {
+        if (k != 0) out.push_back(',');
+        detail::append_json_string(out, t.params[k]);
+      }
+      out.push_back(']');
       out.append(",\"builtin\":");
       out.append(t.builtin ? "true" : "false");
       out.append(",\"description\":");

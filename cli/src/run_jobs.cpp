@@ -1,6 +1,5 @@
 #include "run_jobs.hpp"
 
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -52,49 +51,36 @@ job_builder::verdict job_builder::check_tag_(std::uint64_t line) {
   return verdict::submit;
 }
 
-// "args" -> what pool::submit takes (see PROCPOOL_TASK's arity rule).
+// "args" goes to pool::submit as written (no "args": null): the pool applies
+// the library's one rule (procpool::detail::checked_positional) and refuses a
+// wrong shape with bad_arguments, which becomes this line's rejection.
 job_builder::verdict job_builder::shape_args_() {
   task_line& t = job_.line;
   if (t.task != cached_task_ || cached_entry_ == nullptr) {
     cached_entry_ = procpool::detail::find_task(t.task);
-    cached_rule_ = rule_for(t.task);
+    cached_is_exec_ = t.task == "exec" && is_builtin(t.task);
     cached_task_ = t.task;
   }
-  const procpool::detail::task_entry* e = cached_entry_;
-  job_.is_exec = e != nullptr && cached_rule_ == args_rule::whole_list && t.task == "exec";
-  if (e != nullptr && cached_rule_ == args_rule::as_written) {
-    job_.args = t.has_args ? std::move(t.args) : json(nullptr);
-    return verdict::submit;
-  }
-  json list;
-  if (!t.has_args) {
-    list = json::array();
-  } else if (t.args.is_array()) {
-    list = std::move(t.args);
-  } else {
-    list = json::array();
-    list.push_back(std::move(t.args));
-  }
-  if (e != nullptr && cached_rule_ == args_rule::positional && e->arity == 1) {
-    if (list.size() != 1) {
-      return reject_(t.tag, "bad_arguments",
-                     "task '" + t.task + "' takes 1 argument, got " + std::to_string(list.size()));
-    }
-    job_.args = std::move(list[0]);
-  } else {
-    job_.args = std::move(list);
-  }
+  job_.is_exec = cached_entry_ != nullptr && cached_is_exec_;
+  job_.args = t.has_args ? std::move(t.args) : json(nullptr);
   return verdict::submit;
 }
 
 void job_builder::add_command_() {
   const json& args = job_.args;
   std::vector<std::string> argv;
-  const bool argv_form =
-      job_.is_exec && args.is_array() &&
-      std::all_of(args.begin(), args.end(), [](const json& a) { return a.is_string(); });
-  if (argv_form) {
-    for (const json& a : args) argv.push_back(a.get<std::string>());
+  bool argv_form = false;
+  if (job_.is_exec) {
+    // The argv as exec will see it ("ls", ["ls"] and [["ls"]] alike); a shape
+    // the pool will refuse keeps its JSON text.
+    try {
+      const json positional = procpool::detail::checked_positional(*cached_entry_, args);
+      argv = positional.at(0).is_string() ? std::vector<std::string>{positional.at(0).get<std::string>()}
+                                          : positional.at(0).get<std::vector<std::string>>();
+      argv_form = true;
+    } catch (const std::exception&) {
+      argv.clear();
+    }
   }
   const std::string args_text = args.dump(-1, ' ', false, json::error_handler_t::replace);
   job_.command = std::make_shared<const std::string>(

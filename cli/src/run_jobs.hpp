@@ -24,7 +24,7 @@ namespace procpool::cli::detail {
 /// One accepted line, ready for pool::submit.
 struct job {
   task_line line;        ///< tag, task, the line's timeout and retries (args moved out)
-  nlohmann::json args;   ///< what pool::submit takes (see PROCPOOL_TASK's arity rule)
+  nlohmann::json args;   ///< the line's "args" as written (null: none), for pool::submit
   bool is_exec = false;  ///< the built-in exec: results carry the command's exit code or signal
   std::shared_ptr<const std::string> command;  ///< the joblog's Command column (with --joblog)
 };
@@ -69,7 +69,7 @@ class job_builder {
   bool commands_ = false;
   std::string cached_task_;
   const procpool::detail::task_entry* cached_entry_ = nullptr;
-  args_rule cached_rule_ = args_rule::positional;
+  bool cached_is_exec_ = false;  ///< cached_task_ is our built-in exec
 };
 
 }  // namespace procpool::cli::detail

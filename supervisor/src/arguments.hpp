@@ -12,24 +12,16 @@
 
 namespace procpool::detail {
 
-/// The positional argument array for `args` (see PROCPOOL_TASK): a one-
-/// parameter task takes `args` itself. `where()` names the call in an error;
-/// it is evaluated only when refusing.
+/// The checked positional argument array for `args` (checked_positional: the
+/// rule of PROCPOOL_TASK), refusals prefixed with `where()`, which is evaluated
+/// only when refusing.
 template <class Where>
 nlohmann::json positional_args(const task_entry& e, const nlohmann::json& args, Where&& where) {
-  if (e.arity == 1) {
-    nlohmann::json a = nlohmann::json::array();
-    a.push_back(args);
-    return a;
+  try {
+    return checked_positional(e, args);
+  } catch (const error& ex) {
+    throw error(errc::bad_arguments, where() + ": " + ex.what());
   }
-  if (e.arity == 0 && (args.is_null() || (args.is_array() && args.empty()))) {
-    return nlohmann::json::array();
-  }
-  if (!args.is_array()) {
-    throw error(errc::bad_arguments, where() + ": task '" + e.name + "' takes " + std::to_string(e.arity) +
-                                         " arguments: pass them as a JSON array");
-  }
-  return args;
 }
 
 /// Refuses options a pool cannot run with: procpool::error naming the field

@@ -51,12 +51,7 @@ void check_initializer(const options& opts, const std::string& where) {
   if (e == nullptr) {
     throw error(errc::unknown_task, where + ": options::initializer names unknown task '" + opts.initializer + "'");
   }
-  const nlohmann::json positional = positional_args(*e, opts.initializer_args, [&] { return where; });
-  try {
-    e->check(positional);
-  } catch (const error& ex) {
-    throw error(errc::bad_arguments, where + ": options::initializer_args: " + ex.what());
-  }
+  (void)positional_args(*e, opts.initializer_args, [&] { return where + ": options::initializer_args"; });
 }
 
 }  // namespace

@@ -108,11 +108,12 @@ class child {
     bool stdin_pipe = false;
     std::string cwd;               ///< empty: inherit
     std::vector<std::string> env;  ///< extra "NAME=value" entries
+    std::string exe;               ///< empty: the built `procpool`
   };
 
   child(const std::vector<std::string>& args, const options& o) {
     std::vector<std::string> argv_s;
-    argv_s.push_back(procpool_exe());
+    argv_s.push_back(o.exe.empty() ? procpool_exe() : o.exe);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <thread>
 
 namespace {
@@ -91,6 +92,12 @@ PROCPOOL_TASK(square, [](int x) { return x * x; });
 PROCPOOL_TASK(add, [](int a, int b) { return a + b; });
 PROCPOOL_TASK(echo, [](const json& j) { return j; });
 PROCPOOL_TASK(noop, []() {});
+// One container parameter: takes [1,2,3] and [[1,2,3]] alike (see PROCPOOL_TASK).
+PROCPOOL_TASK(sum, [](const std::vector<int>& v) {
+  int total = 0;
+  for (const int x : v) total += x;
+  return total;
+});
 PROCPOOL_TASK(throw_runtime, [](const std::string& msg) -> int { throw std::runtime_error(msg); });
 PROCPOOL_TASK(throw_logic, [](const std::string& msg) -> int { throw std::logic_error(msg); });
 PROCPOOL_TASK(fail_if_negative, [](int x) {

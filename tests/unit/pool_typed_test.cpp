@@ -833,6 +833,36 @@ TYPED_TEST(PoolTypedTest, Submit_WrongArity_Refused) {
   pool.join();
 }
 
+// One rule for a one-parameter task: `args` itself when it converts, else a
+// one-element array whose element converts; map and the initializer alike.
+TYPED_TEST(PoolTypedTest, Submit_OneParameter_TakesValueOrOneElementArray) {
+  procpool::pool pool(TestFixture::opts(1).with_initializer("sum", json::array({json::array({1, 2})})));
+  EXPECT_TRUE(ends_done(pool.submit("s1", "sum", json::array({1, 2, 3})), 6));
+  EXPECT_TRUE(ends_done(pool.submit("s2", "sum", json::array({json::array({1, 2, 3})})), 6));
+  EXPECT_TRUE(ends_done(pool.submit("s3", "sum", json::array()), 0)) << "[] is an empty vector";
+  EXPECT_TRUE(ends_done(pool.submit("q1", "square", 5), 25));
+  EXPECT_TRUE(ends_done(pool.submit("q2", "square", json::array({5})), 25));
+  EXPECT_TRUE(ends_done(pool.submit("e1", "echo", json::array({5})), json::array({5})))
+      << "as is first: json takes [5] itself";
+  EXPECT_EQ(pool.map("sum", std::vector<json>{json::array({1, 2}), json::array({json::array({3})})}),
+            (std::vector<json>{3, 3}));
+  for (const json& bad : {json("x"), json::array({1, "x"}), json::array({json::array({1}), 2}), json(nullptr)}) {
+    const std::string what = expect_errc([&] { (void)pool.submit("t", "sum", bad); }, errc::bad_arguments);
+    EXPECT_TRUE(contains(what, "task 'sum' takes one argument of type std::vector<int>: pass it as is or "
+                               "as a one-element array"))
+        << bad.dump() << ": " << what;
+  }
+  pool.close();
+  pool.join();
+}
+
+TYPED_TEST(PoolTypedTest, Initializer_OneParameterBadShape_RefusedNamingShape) {
+  auto o = TestFixture::opts(1).with_initializer("sum", "x");
+  const std::string what = expect_errc([&] { procpool::pool p(o); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(what, "initializer_args")) << what;
+  EXPECT_TRUE(contains(what, "std::vector<int>")) << what;
+}
+
 TYPED_TEST(PoolTypedTest, Submit_PayloadTooLarge_Refused) {
   procpool::pool pool(TestFixture::opts(1).with_max_payload_bytes(1024));
   const task_handle accepted = pool.submit("ok", "echo", "small");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -73,6 +74,7 @@ PROCPOOL_TASK(reg_json, [](const json& j) { return j; });
 PROCPOOL_TASK(reg_throws, [](const std::string& msg) -> int { throw std::runtime_error(msg); });
 PROCPOOL_TASK(reg_stop, [](procpool::task_context& ctx) { return ctx.stop_requested(); });
 PROCPOOL_TASK(reg_zero, []() { return 7; });
+PROCPOOL_TASK(reg_map, [](const std::map<std::string, std::vector<int>>& m) { return m.size(); });
 
 namespace {
 
@@ -216,6 +218,48 @@ TEST(TaskRegistryTest, Check_WrongArity_MessageGivesCounts) {
   // Not an array at all.
   expect_errc([] { entry("reg_two").check(json(5)); }, errc::bad_arguments);
   expect_errc([] { entry("reg_ctx_only").check(json::array({1})); }, errc::bad_arguments);
+}
+
+TEST(TaskRegistryTest, ParamTypes_ReadableNames) {
+  EXPECT_EQ(entry("reg_two").param_types, (std::vector<std::string>{"int", "std::string"}));
+  EXPECT_EQ(entry("reg_vector").param_types, (std::vector<std::string>{"std::vector<int>"}));
+  EXPECT_EQ(entry("reg_json").param_types, (std::vector<std::string>{"nlohmann::json"}));
+  EXPECT_EQ(entry("reg_map").param_types,
+            (std::vector<std::string>{"std::map<std::string, std::vector<int>>"}));
+  EXPECT_EQ(entry("reg_ctx_two").param_types, (std::vector<std::string>{"int", "int"}))
+      << "the task_context is not a parameter";
+  EXPECT_TRUE(entry("reg_zero").param_types.empty());
+}
+
+TEST(TaskRegistryTest, CheckedPositional_OneParameter_ValueOrOneElementArray) {
+  using procpool::detail::checked_positional;
+  const json v = json::array({1, 2, 3});
+  EXPECT_EQ(checked_positional(entry("reg_vector"), v), json::array({v}));
+  EXPECT_EQ(checked_positional(entry("reg_vector"), json::array({v})), json::array({v}));
+  EXPECT_EQ(checked_positional(entry("reg_one"), 5), json::array({5}));
+  EXPECT_EQ(checked_positional(entry("reg_one"), json::array({5})), json::array({5}));
+  EXPECT_EQ(checked_positional(entry("reg_json"), json::array({5})), json::array({json::array({5})}))
+      << "as is takes precedence";
+  const std::string what =
+      expect_errc([] { (void)checked_positional(entry("reg_vector"), "x"); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(what, "task 'reg_vector' takes one argument of type std::vector<int>: pass it as is "
+                             "or as a one-element array"))
+      << what;
+  expect_errc([] { (void)checked_positional(entry("reg_one"), json::array({1, 2})); }, errc::bad_arguments);
+  expect_errc([] { (void)checked_positional(entry("reg_one"), nullptr); }, errc::bad_arguments);
+}
+
+TEST(TaskRegistryTest, CheckedPositional_OtherArities_NeedAnArray) {
+  using procpool::detail::checked_positional;
+  EXPECT_EQ(checked_positional(entry("reg_two"), json::array({1, "a"})), json::array({1, "a"}));
+  EXPECT_EQ(checked_positional(entry("reg_zero"), nullptr), json::array());
+  EXPECT_EQ(checked_positional(entry("reg_zero"), json::array()), json::array());
+  std::string what = expect_errc([] { (void)checked_positional(entry("reg_two"), 5); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(what, "takes 2 arguments (int, std::string): pass them as a JSON array")) << what;
+  what = expect_errc([] { (void)checked_positional(entry("reg_zero"), 5); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(what, "takes no arguments")) << what;
+  what = expect_errc([] { (void)checked_positional(entry("reg_two"), json::array({1})); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(what, "takes 2 arguments (int, std::string), got 1")) << what;
 }
 
 TEST(TaskRegistryTest, RegisterTask_DuplicateOrEmptyName_ThrowsInvalidArgument) {

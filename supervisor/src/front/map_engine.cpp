@@ -28,12 +28,16 @@ std::vector<nlohmann::json> check_inputs(const task_entry& e, const std::vector<
     if (positional && !inputs[i].is_array()) {
       throw error(errc::bad_arguments, item() + ": task '" + e.name + "' needs an array of positional arguments");
     }
-    pos[i] = positional ? inputs[i] : positional_args(e, inputs[i], item);
+    if (!positional) {
+      pos[i] = positional_args(e, inputs[i], item);  // checked
+      continue;
+    }
     try {
-      e.check(pos[i]);
+      e.check(inputs[i]);
     } catch (const error& ex) {
       throw error(errc::bad_arguments, item() + ": " + ex.what());
     }
+    pos[i] = inputs[i];
   }
   return pos;
 }

@@ -28,19 +28,19 @@ prepared_task pool_front::prepare(const submit_request& req) const {
                                         req.tag + "')");
   }
   nlohmann::json positional;
+  const auto named = [&] { return std::string(where) + ": tag '" + req.tag + "'"; };
   if (req.args_are_positional) {
     if (!req.args.is_array()) {
-      throw error(errc::bad_arguments, std::string(where) + ": tag '" + req.tag + "': task '" + e->name +
-                                           "' needs an array of positional arguments");
+      throw error(errc::bad_arguments, named() + ": task '" + e->name + "' needs an array of positional arguments");
+    }
+    try {
+      e->check(req.args);
+    } catch (const error& ex) {
+      throw error(errc::bad_arguments, named() + ": " + ex.what());
     }
     positional = req.args;
   } else {
-    positional = positional_args(*e, req.args, [&] { return std::string(where) + ": tag '" + req.tag + "'"; });
-  }
-  try {
-    e->check(positional);
-  } catch (const error& ex) {
-    throw error(errc::bad_arguments, std::string(where) + ": tag '" + req.tag + "': " + ex.what());
+    positional = positional_args(*e, req.args, named);  // checked
   }
   prepared_task p;
   p.tag = req.tag;

@@ -9,8 +9,11 @@
 // parameters) cannot be registered: the parameter types must be known.
 //
 // Arguments travel as a positional JSON array. pool::submit(tag, name, args)
-// builds it: a task with one parameter receives `args` whole; a task with N != 1
-// parameters takes `args` as an array of N values (null or [] for none).
+// builds it (checked_positional below; `procpool run` uses the same rule): a
+// task with N != 1 parameters takes `args` as an array of N values (null or []
+// for none); a task with one parameter takes `args` itself when it converts to
+// the parameter's type, else a one-element array whose element converts (so
+// sum(std::vector<int>) takes [1,2,3] and [[1,2,3]], square(int) 5 and [5]).
 //
 // Use PROCPOOL_TASK at namespace scope in one .cpp file of the program that runs
 // the pool: forked workers inherit the registry, thread workers share it.
@@ -28,6 +31,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -117,7 +121,23 @@ struct task_entry {
   std::size_t arity = 0;
   std::function<nlohmann::json(task_context&, const nlohmann::json&)> invoke;
   std::function<void(const nlohmann::json&)> check;
+  /// The parameters' types, demangled and without default template arguments
+  /// ("std::vector<int>"), for error messages and `procpool tasks`.
+  std::vector<std::string> param_types;
 };
+
+/// The checked positional argument array for `args` as pool::submit takes it
+/// (the rule at the top of this file). Throws procpool::error(bad_arguments)
+/// naming the shape the task expects.
+[[nodiscard]] nlohmann::json checked_positional(const task_entry& e, const nlohmann::json& args);
+
+/// A type's readable name: demangled, std::string and nlohmann::json by those
+/// names, default allocator/comparator/traits arguments left out.
+[[nodiscard]] std::string type_display_name(const std::type_info& type);
+
+/// "task 'add' takes 2 arguments (int, int), got 1": the count refusal of `check`.
+[[nodiscard]] std::string arity_message(const std::string& task, const std::vector<std::string>& types,
+                                        std::size_t got);
 
 /// Registers a task; throws procpool::error(invalid_argument) on an empty or
 /// duplicate name (at static-initialisation time, which ends the program with
@@ -194,6 +214,11 @@ auto convert_all([[maybe_unused]] const nlohmann::json& positional, [[maybe_unus
       convert_arg<std::tuple_element_t<I, Params>>(positional, I, task)...};
 }
 
+template <class Params, std::size_t... I>
+std::vector<std::string> param_type_names(std::index_sequence<I...> /*unused*/) {
+  return {type_display_name(typeid(std::remove_cvref_t<std::tuple_element_t<I, Params>>))...};
+}
+
 template <class F>
 task_entry make_task_entry(std::string name, F fn) {
   using traits = callable_traits<std::remove_cvref_t<F>>;
@@ -206,14 +231,12 @@ task_entry make_task_entry(std::string name, F fn) {
   task_entry entry;
   entry.name = name;
   entry.arity = arity;
-  entry.check = [name](const nlohmann::json& positional) {
+  entry.param_types = param_type_names<params>(std::make_index_sequence<arity>{});
+  entry.check = [name, types = entry.param_types](const nlohmann::json& positional) {
     constexpr std::size_t n = std::tuple_size_v<params>;
     if (!positional.is_array() || positional.size() != n) {
-      throw error(errc::bad_arguments, "task '" + name + "' takes " + std::to_string(n) +
-                                           " argument(s), got " +
-                                           std::to_string(positional.is_array()
-                                                              ? positional.size()
-                                                              : std::size_t{1}));
+      throw error(errc::bad_arguments,
+                  arity_message(name, types, positional.is_array() ? positional.size() : std::size_t{1}));
     }
     (void)convert_all<params>(positional, name, std::make_index_sequence<n>{});
   };
