@@ -5,11 +5,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <limits>
 #include <procpool/cli.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <string>
@@ -30,8 +33,9 @@ constexpr int max_workers = 4096;  // procpool::options::workers' upper bound
 
 constexpr const char* exit_codes_text =
     "Exit codes: 0 every task ended done; 1 some line did not (failed, crashed, timed_out,\n"
-    "cancelled, rejected) or the output could not be written; 2 usage error; 130/143\n"
-    "interrupted by SIGINT/SIGTERM; 141 standard output closed by its reader.\n"
+    "cancelled, rejected) or the output could not be written; 2 usage error; 3/4 stopped by\n"
+    "--halt soon/now; 130/143 interrupted by SIGINT/SIGTERM; 141 standard output closed by\n"
+    "its reader.\n"
     "Formats and details: docs/cli.md";
 
 /// The default worker count: PROCPOOL_WORKERS when set (clamped to 1..4096),
@@ -98,7 +102,8 @@ int list_tasks(bool as_json) {
 /// run_options holds it.
 struct run_flags {
   std::string mode = "process";
-  std::string halt;
+  std::string halt;       ///< --halt-on-error's value ("true", "soon", "now")
+  std::string halt_rule;  ///< --halt's value
   bool progress = false;
   bool no_progress = false;
 };
@@ -117,6 +122,23 @@ CLI::Validator seconds_validator() {
       "SECONDS", "seconds");
 }
 
+/// A whole number from `lo` to `hi`, else `message`. CLI11's PositiveNumber
+/// names its bound as a 309-digit double, and a size_t option takes "-1" as
+/// 2^64-1: both are worse than saying the range.
+CLI::Validator count_validator(long long lo, long long hi, std::string message) {
+  return CLI::Validator(
+      [lo, hi, message](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        if (end == text.c_str() || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+          return message + " (got '" + text + "')";
+        }
+        return {};
+      },
+      "N", "count");
+}
+
 /// FILE, --mode ... --max-tasks-per-worker: the input, and where and how the
 /// tasks run.
 void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
@@ -126,9 +148,11 @@ void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->check(CLI::IsMember({"process", "thread"}))
       ->type_name("MODE")
       ->capture_default_str();
-  run.add_option("-j,--workers", o.workers,
+  // --jobs and -P: the names xargs and GNU parallel users type.
+  run.add_option("-j,--workers,--jobs,-P", o.workers,
                  "Worker cap (default: PROCPOOL_WORKERS or one per CPU; above 4096 is clamped)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_validator(1, std::numeric_limits<int>::max(),
+                              "must be a whole number of workers, 1 or more (above 4096 is clamped)"))
       ->type_name("N")
       ->capture_default_str();
   run.add_option("--max-queue", o.max_queue, "Tasks queued ahead of the workers (1 to 16777216)")
@@ -146,6 +170,8 @@ void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->type_name("N");
   run.add_option("--max-tasks-per-worker", o.max_tasks_per_worker,
                  "Replace a worker after this many tasks (0: never)")
+      ->check(count_validator(0, std::numeric_limits<std::uint32_t>::max(),
+                              "must be a whole number from 0 (never) to 4294967295"))
       ->type_name("N");
 }
 
@@ -164,10 +190,21 @@ void add_output_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->needs(output);
   run.add_flag("-k,--keep-order", o.keep_order,
                "Write results in input order (default: as they finish)");
-  run.add_flag("--halt-on-error", f.halt,
-               "After the first line that does not end done: stop reading and drain, or with "
-               "=now terminate the running tasks")
-      ->option_text("[=now]");
+  CLI::Option* halt =
+      run.add_option("--halt", f.halt_rule,
+                     "Stop on failures: soon,fail=N (stop reading, cancel the queued tasks, let "
+                     "the running ones finish), now,fail=N (terminate them too), or fail=N% of "
+                     "the lines ended so far")
+          ->check(CLI::Validator(
+              [](std::string& text) {
+                detail::halt_rule ignored;
+                return detail::parse_halt(text, ignored);
+              },
+              "", "halt"))
+          ->type_name("WHEN,fail=N[%]");
+  run.add_flag("--halt-on-error", f.halt, "Same as --halt soon,fail=1 (=now: --halt now,fail=1)")
+      ->option_text("[=now]")
+      ->excludes(halt);
   CLI::Option* progress_opt = run.add_flag(
       "--progress", f.progress,
       "Show done/total, rate, ETA and failures on stderr (default: when stderr is a terminal)");
@@ -203,10 +240,11 @@ void apply_run_flags(const run_flags& f, detail::run_options& o) {
                  max_workers);
     o.workers = max_workers;
   }
-  if (f.halt.empty()) {
-    o.halt = detail::halt_policy::off;
-  } else {
-    o.halt = f.halt == "now" ? detail::halt_policy::now : detail::halt_policy::soon;
+  if (!f.halt_rule.empty()) {
+    (void)detail::parse_halt(f.halt_rule, o.halt);  // validated while parsing
+  } else if (!f.halt.empty()) {
+    o.halt.policy = f.halt == "now" ? detail::halt_policy::now : detail::halt_policy::soon;
+    o.halt.fail_count = 1;
   }
   o.progress = f.progress ? 1 : (f.no_progress ? 0 : -1);
 }
@@ -232,6 +270,15 @@ int main_impl(int argc, char** argv) {
       app.add_subcommand("tasks", "List the tasks this program can run, with their arguments");
   tasks->add_flag("--json", tasks_json, "As one JSON array");
 
+  // CLI11 reports an unknown first word as "A subcommand is required"; name it.
+  if (argc > 1 && argv[1][0] != '-') {
+    try {
+      (void)app.get_subcommand(argv[1]);
+    } catch (const CLI::OptionNotFound&) {
+      std::fprintf(stderr, "procpool: unknown command '%s' (commands: run, tasks; see --help)\n", argv[1]);
+      return detail::exit_usage;
+    }
+  }
   try {
     app.parse(argc, argv);
     if (!flags.halt.empty() && flags.halt != "true" && flags.halt != "soon" &&

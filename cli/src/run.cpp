@@ -8,7 +8,7 @@
 //   run_results   result -> result/joblog line      the pool's callback thread
 //   run_output    output, --keep-order, joblog      any thread, under its mutex
 //   run_resume    --resume's done tags              main thread, during set-up
-//   run_stop      signals, stop levels, halt-on-error
+//   run_stop      signals, stop levels, --halt
 //   run_control   the control thread                control thread
 //   run_progress  the progress line and the summary
 #include "run.hpp"
@@ -129,6 +129,9 @@ int runner::finish_() {
   if (!shared_.o.quiet) shared_.err.note(progress_.summary(wall, signal, broken_pipe));
   if (broken_pipe) return exit_broken_pipe;
   if (signal != 0) return 128 + signal;
+  if (shared_.stop.halted()) {
+    return shared_.o.halt.policy == halt_policy::now ? exit_halted_now : exit_halted_soon;
+  }
   if (shared_.sink.failed() || shared_.stop.fatal() || shared_.counters.bad() != 0) {
     return exit_not_all_done;
   }

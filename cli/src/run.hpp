@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <procpool/supervisor/options.hpp>
 #include <string>
 
@@ -9,9 +10,21 @@ namespace procpool::cli::detail {
 
 enum class halt_policy {
   off,   ///< run everything
-  soon,  ///< after the first line that does not end done: stop intake, drain (close)
-  now,   ///< after the first line that does not end done: terminate
+  soon,  ///< at the failure threshold: stop intake, cancel the queued tasks, wait for the running
+  now,   ///< at the failure threshold: terminate (queued and running tasks end cancelled)
 };
+
+/// --halt's value: when and how a run stops on failures (GNU parallel's
+/// `soon,fail=N`, `now,fail=N`, `soon,fail=N%`).
+struct halt_rule {
+  halt_policy policy = halt_policy::off;
+  std::uint64_t fail_count = 1;  ///< stop at this many lines not done (when fail_percent is 0)
+  double fail_percent = 0;       ///< >0: stop when this share of the ended lines is not done
+};
+
+/// Parses --halt's value ("never", "soon,fail=N", "now,fail=N", "soon,fail=N%",
+/// "now,fail=N%"). An error text, or empty when `text` is valid.
+[[nodiscard]] std::string parse_halt(const std::string& text, halt_rule& rule);
 
 struct run_options {
   procpool::mode mode = procpool::mode::process;
@@ -25,7 +38,7 @@ struct run_options {
   std::string joblog;       ///< empty: none
   bool resume = false;
   bool keep_order = false;
-  halt_policy halt = halt_policy::off;
+  halt_rule halt;
   int progress = -1;  ///< -1: when stderr is a terminal; 0 off; 1 on
   bool quiet = false;
   std::size_t max_line_bytes = std::size_t{1} << 20U;
@@ -35,6 +48,8 @@ struct run_options {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_not_all_done = 1;
 inline constexpr int exit_usage = 2;
+inline constexpr int exit_halted_soon = 3;  // --halt soon: the running tasks finished
+inline constexpr int exit_halted_now = 4;   // --halt now: the running tasks were stopped
 inline constexpr int exit_broken_pipe = 128 + 13;  // as if killed by SIGPIPE
 
 /// Runs the batch. Blocks until every line read has its result line. Never

@@ -37,7 +37,9 @@ void control_thread::apply_stop_(procpool::pool& pool) {
   const int level = s_.stop.level();
   if (level >= 1 && applied_ < 1) {
     applied_ = 1;
+    // close() first: no submit can slip in between, so the queue ends empty.
     pool.close();
+    (void)pool.cancel_queued();
   }
   if (level >= 2 && applied_ < 2) {
     applied_ = 2;

@@ -1,5 +1,6 @@
 // The control thread of `procpool run`: it reads SIGINT/SIGTERM, applies the
-// stop level to the pool (1: close, 2: terminate, each once), flushes the
+// stop level to the pool (1: close and cancel the queued tasks, 2: terminate,
+// each once), flushes the
 // output every tick and redraws the progress line.
 //
 // Owns: the thread, the stop level already applied, and the flag that ends it.

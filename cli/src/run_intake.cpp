@@ -137,7 +137,7 @@ void intake::reject_(const std::optional<std::string>& tag, std::string_view typ
   buf_.clear();
   format_rejected(buf_, tag, type, message, line);
   s_.sink.emit(line, buf_, {});
-  s_.stop.line_failed(line, tag ? std::string_view(*tag) : std::string_view("(unknown)"));
+  s_.stop.line_ended(false, line, tag ? std::string_view(*tag) : std::string_view("(unknown)"));
 }
 
 void intake::not_started_(const std::string& tag, std::uint64_t line, std::string_view type,

@@ -89,6 +89,21 @@ void result_sink::put_in_order_(std::uint64_t line, std::string_view text, bool&
   if (window_waiting_) window_cv_.notify_one();
 }
 
+// Under m_. Every result line goes out as soon as it is formatted, so a run
+// killed outright (SIGKILL, a crash of this process) loses only the tasks still
+// running, and --resume reruns nothing that finished. One write per emit; the
+// buffer still gathers what --keep-order releases at once.
+void result_sink::write_through_(bool& pipe_now, bool& failed_now) {
+  if (out_.pending() && !out_.flush() && out_.error() != 0) {
+    if (out_.error() == EPIPE) {
+      pipe_now = !broken_pipe_.exchange(true);
+    } else {
+      failed_now = !output_failed_.exchange(true);
+    }
+  }
+  if (joblog_.pending()) joblog_.flush();
+}
+
 void result_sink::emit(std::uint64_t line, std::string_view text, std::string_view joblog_text) {
   bool failed_now = false;
   bool pipe_now = false;
@@ -100,6 +115,7 @@ void result_sink::emit(std::uint64_t line, std::string_view text, std::string_vi
     } else {
       put_(text, pipe_now, failed_now);
     }
+    write_through_(pipe_now, failed_now);
   }
   if (pipe_now) {
     stop_.request(2);

@@ -29,7 +29,8 @@
 
 namespace procpool::cli::detail {
 
-/// Output flushes, progress redraws and the control thread's wake-ups.
+/// Progress redraws, the control thread's wake-ups and the joblog's flushes
+/// when nothing else flushes them.
 inline constexpr auto tick = std::chrono::milliseconds{200};
 
 class result_sink {
@@ -64,6 +65,7 @@ class result_sink {
 
  private:
   void put_(std::string_view s, bool& pipe_now, bool& failed_now);
+  void write_through_(bool& pipe_now, bool& failed_now);
   void put_in_order_(std::uint64_t line, std::string_view text, bool& pipe_now, bool& failed_now);
 
   const run_options& o_;

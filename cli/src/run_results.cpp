@@ -56,7 +56,8 @@ void result_handler::on_result_(const procpool::result& result, std::uint64_t pa
   joblog_buf_.clear();
   if (command != nullptr) format_joblog(joblog_buf_, r, line, is_exec, *command);
   s_.sink.emit(line, buf_, joblog_buf_);
-  if (!r.ok() && r.state != task_state::cancelled) s_.stop.line_failed(line, r.tag);
+  // Only a stop cancels a task: its lines say nothing about how the batch fares.
+  if (r.state != task_state::cancelled) s_.stop.line_ended(r.ok(), line, r.tag);
   free_previous_(r.tag);
 }
 

@@ -1,13 +1,16 @@
-// Stopping `procpool run`. SIGINT/SIGTERM, --halt-on-error, a closed or failed
-// output and fatal errors all come down to a stop level (1: stop reading input
-// and drain; 2: terminate the tasks), which the control thread applies to the
-// pool and which ends the main thread's reading.
+// Stopping `procpool run`. SIGINT/SIGTERM, --halt, a closed or failed output
+// and fatal errors all come down to a stop level (1: stop reading input, cancel
+// the queued tasks and wait for the running ones; 2: terminate the tasks too),
+// which the control thread applies to the pool and which ends the main
+// thread's reading. Level 1 cancels the queue instead of running it because a
+// queue of --max-queue lines can hold far more work than anyone stopping a run
+// wants to wait for; --resume reruns the cancelled lines.
 //
 // Owns: the signal mask and SIGPIPE disposition while the run lasts
 // (signal_guard); the signalfd; the eventfd that wakes the control thread and
 // the one that interrupts a blocked input read; the stop level, the first
-// signal, the halted and fatal flags.
-// Threads: request(), line_failed(), mark_fatal() and the getters from any
+// signal, the halted and fatal flags, the --halt failure counts.
+// Threads: request(), line_ended(), mark_fatal() and the getters from any
 // thread (atomics, eventfd writes); take_signals() and clear_wake() on the
 // control thread only (it alone reads the signalfd and counts signals);
 // take_pending_signals() on the main thread once the control thread has ended.
@@ -17,6 +20,7 @@
 #include <csignal>
 #include <cstdint>
 #include <procpool/shared/detail/posix.hpp>
+#include <string>
 #include <string_view>
 
 #include "run.hpp"
@@ -57,8 +61,11 @@ class stop_control {
   void request(int level) noexcept;
   [[nodiscard]] int level() const noexcept { return level_.load(); }
 
-  /// A line did not end done: with --halt-on-error, the first one stops the run.
-  void line_failed(std::uint64_t line, std::string_view tag);
+  /// A line ended (`ok`: done). Past --halt's failure threshold the run stops
+  /// (level 1 for soon, 2 for now). Lines cancelled by a stop are not counted.
+  void line_ended(bool ok, std::uint64_t line, std::string_view tag);
+  /// --halt stopped the run.
+  [[nodiscard]] bool halted() const noexcept { return halted_.load(); }
 
   /// Something went wrong that makes the run fail (exit code 1). True the
   /// first time.
@@ -94,6 +101,8 @@ class stop_control {
   std::atomic<int> level_{0};
   std::atomic<int> first_signal_{0};
   std::atomic<bool> halted_{false};
+  std::atomic<std::uint64_t> ended_{0};   // lines ended, for fail=N%
+  std::atomic<std::uint64_t> failures_{0};
   std::atomic<bool> fatal_{false};
   int signals_seen_ = 0;  // the control thread's
 };

@@ -1,5 +1,5 @@
 // End-to-end tests of the `procpool` binary: input validation, output format,
-// exit codes, --keep-order, --joblog, --resume, --halt-on-error, signals, a
+// exit codes, --keep-order, --joblog, --resume after a signal, a
 // closed stdout, exec without a shell, time limits, and thread vs process mode.
 //
 // Naming: cases that run process mode or start programs with `exec` carry
@@ -450,118 +450,9 @@ TEST_P(CliModeTest, Retries_CountAttempts) {
   EXPECT_EQ(res.at("r")["attempt_errors"].size(), 2U);
 }
 
-// ---- --halt-on-error
-// ------------------------------------------------------------------------------------
-
-TEST_P(CliModeTest, HaltOnError_StopsReadingAfterTheFirstFailure) {
-  temp_dir d;
-  std::string input = task_line("bad", "sha256", "missing");
-  for (int i = 0; i < 500; ++i) input += task_line("s" + std::to_string(i), "sleep", 20);
-  auto o = run_procpool(d, args({"--halt-on-error", "--max-queue", "2"}), input);
-  EXPECT_EQ(o.exit_code, 1);
-  const auto res = results_of(o.out);
-  EXPECT_LT(res.size(), 100U);  // far from all 501: intake stopped
-  const auto m = by_tag(res);
-  EXPECT_EQ(m.at("bad")["state"], "failed");
-  // Drain: whatever was read ran to completion (or was refused when intake stopped).
-  for (const json& r : res) {
-    if (r["tag"] == "bad") continue;
-    EXPECT_TRUE(r["state"] == "done" || r["state"] == "cancelled") << r;
-  }
-  EXPECT_NE(o.err.find("--halt-on-error"), std::string::npos) << o.err;
-}
-
-TEST_P(CliModeTest, HaltOnErrorNow_TerminatesRunningTasks) {
-  temp_dir d;
-  std::string input;
-  for (int i = 0; i < 2; ++i) input += task_line("long" + std::to_string(i), "sleep", 60000);
-  input += task_line("bad", "sha256", "missing");
-  const auto t0 = std::chrono::steady_clock::now();
-  auto o = run_procpool(d, args({"--halt-on-error=now", "-j", "3"}), input, 60s);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, scaled(30s));
-  EXPECT_EQ(o.exit_code, 1);
-  const auto res = by_tag(results_of(o.out));
-  ASSERT_EQ(res.size(), 3U) << o.out;
-  EXPECT_EQ(res.at("bad")["state"], "failed");
-  EXPECT_EQ(res.at("long0")["state"], "cancelled");
-  EXPECT_EQ(res.at("long1")["state"], "cancelled");
-}
-
 // ---- signals
 // --------------------------------------------------------------------------------------------
-
-// The first SIGINT stops reading (the input pipe stays open!) and drains:
-// every line read gets a result line, and the read lines form a prefix.
-TEST_P(CliModeTest, Sigint_StopsIntakeAndDrains) {
-  temp_dir d;
-  child::options co;
-  co.stdin_pipe = true;
-  co.cwd = d.path();
-  child c(args({"--max-queue", "2"}), co);
-  std::string input = task_line("first", "echo", 0);
-  for (int i = 0; i < 50; ++i) input += task_line("s" + std::to_string(i), "sleep", 30);
-  c.write_stdin(input);
-  const auto first = c.next_out_line(30s);  // the run has started
-  ASSERT_TRUE(first.has_value());
-  c.signal(SIGINT);
-  auto o = c.wait(60s);  // stdin is still open: only the signal ends the run
-  ASSERT_TRUE(o.finished);
-  EXPECT_EQ(o.exit_code, 130) << o.err;
-  std::vector<json> res = results_of(o.out);
-  res.push_back(json::parse(*first));
-  const auto m = by_line(res);
-  ASSERT_FALSE(m.empty());
-  EXPECT_EQ(m.begin()->first, 1);
-  EXPECT_EQ(m.rbegin()->first, static_cast<std::int64_t>(m.size()));  // lines 1..k, no gap
-  EXPECT_LT(m.size(), 51U);
-  int not_started = 0;
-  for (const auto& [line, r] : m) {
-    if (r["state"] == "cancelled") {
-      ++not_started;  // the line being queued when intake stopped
-      EXPECT_FALSE(r.contains("started_at")) << r;
-    } else {
-      EXPECT_EQ(r["state"], "done") << r;
-    }
-  }
-  EXPECT_LE(not_started, 1);
-  EXPECT_NE(o.err.find("interrupted (SIGINT)"), std::string::npos) << o.err;
-}
-
-// A second SIGINT terminates what runs.
-TEST_P(CliModeTest, SecondSigint_Terminates) {
-  temp_dir d;
-  child::options co;
-  co.stdin_pipe = true;
-  co.cwd = d.path();
-  child c(args({}), co);
-  c.write_stdin(task_line("first", "echo", 0) + task_line("long1", "sleep", 120000) +
-                task_line("long2", "sleep", 120000));
-  ASSERT_TRUE(c.next_out_line(30s).has_value());
-  c.signal(SIGINT);
-  ASSERT_TRUE(c.wait_err_contains("again terminates", 30s));
-  const auto t0 = std::chrono::steady_clock::now();
-  c.signal(SIGINT);
-  auto o = c.wait(60s);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, scaled(20s));
-  EXPECT_EQ(o.exit_code, 130);
-  const auto res = by_tag(results_of(o.out));
-  ASSERT_EQ(res.size(), 2U) << o.out;
-  EXPECT_EQ(res.at("long1")["state"], "cancelled");
-  EXPECT_EQ(res.at("long2")["state"], "cancelled");
-}
-
-TEST_P(CliModeTest, Sigterm_DrainsLikeSigint) {
-  temp_dir d;
-  child::options co;
-  co.stdin_pipe = true;
-  co.cwd = d.path();
-  child c(args({}), co);
-  c.write_stdin(task_line("first", "echo", 0) + task_line("short", "sleep", 50));
-  ASSERT_TRUE(c.next_out_line(30s).has_value());
-  c.signal(SIGTERM);
-  auto o = c.wait(60s);
-  EXPECT_EQ(o.exit_code, 143);
-}
+// (How a run stops, --halt and write-through: cli_stop_test.cpp.)
 
 // --resume after an interrupted run: no tag runs twice, none is missed.
 TEST_P(CliModeTest, ResumeAfterInterrupt_RunsEveryTagExactlyOnce) {

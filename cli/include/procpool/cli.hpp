@@ -26,6 +26,8 @@ namespace procpool::cli {
 ///   1    some line did not end `done` (failed, crashed, timed_out, cancelled,
 ///        rejected), or the output could not be written;
 ///   2    a usage error (bad option or value, unreadable input, unwritable output);
+///   3/4  --halt soon/now stopped the run after failures (queued lines ended
+///        `cancelled`; with now, the running ones too);
 ///   130/143  the run was interrupted by SIGINT/SIGTERM (every line read still
 ///        got its result line);
 ///   141  standard output was closed by its reader (EPIPE, `| head -1`).
