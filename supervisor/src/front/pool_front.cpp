@@ -65,14 +65,7 @@ task_handle pool_front::submit(submit_request req) {
 task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
   const char* where = call_name(req.policy);
   const deadline until = req.policy == space_policy::block_for ? wait_limit(req.timeout) : deadline{};
-  {
-    const std::lock_guard<std::mutex> lock(m_);
-    if (phase_ == pool_phase::failed) throw error(errc::spawn_failed, std::string(where) + ": the pool failed: " + failure_);
-    if (phase_ != pool_phase::running) {
-      throw error(errc::closed, std::string(where) + ": the pool is closed (tag '" + p.tag + "')");
-    }
-  }
-  if (req.keyed) store_.reserve(p.tag, req.policy, until, where);
+  result_store::reservation slot = req.keyed ? store_.reserve(p.tag, req.policy, until, where) : nullptr;
   auto rec = std::make_shared<task_record>();
   rec->tag = std::move(p.tag);
   rec->task = std::move(p.task);
@@ -93,17 +86,32 @@ task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
   if (rec->retries_left > 0) rec->payload = p.payload;
   {
     const std::lock_guard<std::mutex> lock(m_);
+    if (phase_ != pool_phase::running) {
+      if (rec->keyed) store_.release(rec->tag);
+      if (phase_ == pool_phase::failed) throw error(errc::spawn_failed, std::string(where) + ": the pool failed: " + failure_);
+      throw error(errc::closed, std::string(where) + ": the pool is closed (tag '" + rec->tag + "')");
+    }
     rec->id = next_id_++;
     inflight_.emplace(rec->id, rec);
   }
+  push_or_refuse(rec, p.payload, req, where, until);
+  if (rec->keyed) store_.publish(slot, rec);
+  if (req.counts_as_submitted) submitted_.fetch_add(rec->items, std::memory_order_relaxed);
+  if (opts_.observer && rec->keyed) opts_.observer->task_queued(rec->tag, rec->task);
+  return task_handle(rec);
+}
+
+void pool_front::push_or_refuse(const std::shared_ptr<task_record>& rec, std::span<const std::uint8_t> payload,
+                                const submit_request& req, const char* where, const deadline& until) {
   task_message msg = message_for(*rec);
-  msg.payload = p.payload;
+  msg.payload = payload;
   push_outcome r = push_outcome::refused;
   try {
     r = backend_->push(msg, req.policy, until);
   } catch (const error& e) {
     refuse(rec, e.code_value(), std::string(where) + ": " + e.what());
   }
+  if (r == push_outcome::accepted) return;
   if (r == push_outcome::refused) {
     std::string why;
     {
@@ -112,20 +120,12 @@ task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
     }
     refuse(rec, errc::closed, std::string(where) + ": " + why + " (tag '" + rec->tag + "')");
   }
-  if (r == push_outcome::full) {
-    refuse(rec, errc::full,
-           std::string(where) + (req.policy == space_policy::fail_fast
-                                     ? ": the queue is full (max_queue " + std::to_string(opts_.max_queue)
-                                     : ": the queue stayed full for " + std::to_string(req.timeout.count()) + " ms") +
-               (req.policy == space_policy::fail_fast ? ", tag '" : " (tag '") + rec->tag + "')");
-  }
-  if (rec->keyed) store_.publish(rec);
-  if (req.counts_as_submitted) {
-    const std::lock_guard<std::mutex> lock(m_);
-    counters_.submitted += rec->items;
-  }
-  if (opts_.observer && rec->keyed) opts_.observer->task_queued(rec->tag, rec->task);
-  return task_handle(rec);
+  refuse(rec, errc::full,
+         std::string(where) + (req.policy == space_policy::fail_fast
+                                   ? ": the queue is full (max_queue " + std::to_string(opts_.max_queue) + ", tag '"
+                                   : ": the queue stayed full for " + std::to_string(req.timeout.count()) +
+                                         " ms (tag '") +
+             rec->tag + "')");
 }
 
 task_message pool_front::message_for(const task_record& rec) const {
@@ -259,6 +259,7 @@ void pool_front::backend_failed(const std::string& why, std::vector<std::uint64_
       failure_ = why;
     }
   }
+  store_.stop_intake(errc::spawn_failed, "the pool failed: " + why);
   cancel_ids(dropped, "the pool failed: " + why);
   diagnose(opts_, "pool failed: " + why);
   if (opts_.observer) opts_.observer->pool_failed(why);
@@ -302,6 +303,7 @@ void pool_front::close() {
     if (phase_ != pool_phase::running) return;
     phase_ = pool_phase::closing;
   }
+  store_.stop_intake(errc::closed, "the pool is closed");
   backend_->close();
 }
 
@@ -341,6 +343,7 @@ void pool_front::terminate(std::optional<std::chrono::milliseconds> grace) {
     }
     phase_ = pool_phase::terminating;
   }
+  store_.stop_intake(errc::closed, "the pool is closed");
   const std::vector<std::uint64_t> dropped = backend_->stop(grace.value_or(opts_.terminate_grace));
   cancel_ids(dropped, "dropped from the queue by terminate()");
   // The backend stops what still runs: SIGTERM, SIGKILL when the grace ends
@@ -384,6 +387,7 @@ pool_stats pool_front::stats() const {
     s = counters_;
     s.callback_errors = callbacks_.errors_locked();
   }
+  s.submitted = submitted_.load(std::memory_order_relaxed);
   backend_->add_stats(s);
   return s;
 }

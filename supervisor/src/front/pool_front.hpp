@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -121,6 +122,9 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   [[nodiscard]] bool quiescent_locked() const;
   [[nodiscard]] task_message message_for(const task_record& rec) const;
   [[noreturn]] void refuse(const std::shared_ptr<task_record>& rec, errc code, const std::string& why);
+  /// Hands the first attempt to the backend; refuses (throws) if it does not take it.
+  void push_or_refuse(const std::shared_ptr<task_record>& rec, std::span<const std::uint8_t> payload,
+                      const submit_request& req, const char* where, const deadline& until);
 
   const options opts_;
   std::unique_ptr<backend> backend_;
@@ -137,6 +141,7 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   std::unordered_map<std::uint64_t, std::shared_ptr<task_record>> inflight_;  // guarded by m_
   std::uint64_t next_id_ = 1;                                                 // guarded by m_
   pool_stats counters_;  // guarded by m_: the task counters only
+  std::atomic<std::size_t> submitted_{0};  ///< inputs accepted (pool_stats::submitted)
 };
 
 }  // namespace procpool::detail

@@ -4,16 +4,18 @@
 
 namespace procpool::detail {
 
-void result_store::reserve(const std::string& tag, space_policy policy, const deadline& until,
-                           const char* where) {
+result_store::reservation result_store::reserve(const std::string& tag, space_policy policy,
+                                                const deadline& until, const char* where) {
   std::unique_lock<std::mutex> lock(m_);
   for (;;) {
-    if (held_locked(tag)) {
+    if (stopped_) throw error(stopped_->first, std::string(where) + ": " + stopped_->second + " (tag '" + tag + "')");
+    const auto it = by_tag_.find(tag);
+    if (it != by_tag_.end() && it->second) {
       throw error(errc::duplicate_tag, std::string(where) + ": tag '" + tag +
                                            "' is already in the result map (take() it to reuse the tag)");
     }
-    const bool busy = reserved_.count(tag) != 0;
-    const bool at_bound = max_held_ != 0 && by_tag_.size() + reserved_.size() >= max_held_;
+    const bool busy = it != by_tag_.end();
+    const bool at_bound = max_held_ != 0 && by_tag_.size() >= max_held_;
     if (!busy && !at_bound) break;
     const std::string why = busy ? "tag '" + tag + "' is being submitted by another call"
                                  : "the pool holds options::max_retained_results (" + std::to_string(max_held_) +
@@ -27,15 +29,18 @@ void result_store::reserve(const std::string& tag, space_policy policy, const de
       changed_.wait_for(lock, until.remaining());
     }
   }
-  reserved_.insert(tag);
+  return &by_tag_.emplace(tag, nullptr).first->second;
 }
 
-void result_store::publish(const std::shared_ptr<task_record>& rec) {
+void result_store::publish(reservation r, const std::shared_ptr<task_record>& rec) {
   {
     const std::lock_guard<std::mutex> lock(m_);
-    reserved_.erase(rec->tag);
-    // Delivered (callbacks ran) before the submitting call got here.
-    if (!rec->left_store) by_tag_.emplace(rec->tag, rec);
+    // Delivered (callbacks ran) before the submitting call got here: gone already.
+    if (!rec->left_store) {
+      *r = rec;
+    } else {
+      by_tag_.erase(rec->tag);
+    }
   }
   changed_.notify_all();
 }
@@ -43,7 +48,16 @@ void result_store::publish(const std::shared_ptr<task_record>& rec) {
 void result_store::release(const std::string& tag) {
   {
     const std::lock_guard<std::mutex> lock(m_);
-    reserved_.erase(tag);
+    const auto it = by_tag_.find(tag);
+    if (it != by_tag_.end() && !it->second) by_tag_.erase(it);
+  }
+  changed_.notify_all();
+}
+
+void result_store::stop_intake(errc code, std::string why) {
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    if (!stopped_) stopped_.emplace(code, std::move(why));
   }
   changed_.notify_all();
 }
@@ -53,7 +67,7 @@ procpool::result result_store::wait(std::string_view tag, bool take, const char*
   {
     const std::lock_guard<std::mutex> lock(m_);
     const auto it = by_tag_.find(std::string(tag));
-    if (it == by_tag_.end()) {
+    if (it == by_tag_.end() || !it->second) {
       throw error(errc::unknown_tag, std::string(where) + ": unknown tag '" + std::string(tag) + "'");
     }
     rec = it->second;
@@ -68,7 +82,9 @@ std::map<std::string, procpool::result> result_store::wait_all() {
   {
     const std::lock_guard<std::mutex> lock(m_);
     recs.reserve(by_tag_.size());
-    for (const auto& [tag, rec] : by_tag_) recs.push_back(rec);
+    for (const auto& [tag, rec] : by_tag_) {
+      if (rec) recs.push_back(rec);  // not a submission in progress
+    }
   }
   std::map<std::string, procpool::result> out;
   for (const auto& rec : recs) {

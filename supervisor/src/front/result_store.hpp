@@ -18,10 +18,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace procpool::detail {
@@ -32,14 +33,21 @@ class result_store {
 
   [[nodiscard]] retention policy() const noexcept { return policy_; }
 
+  /// A tag reserved for a submission in progress (see reserve()).
+  using reservation = std::shared_ptr<task_record>*;
+
   /// Reserves `tag` for a submission in progress. Blocks as `policy` says
   /// while the same tag is being submitted elsewhere or the store is at its
   /// bound. Throws procpool::error: duplicate_tag (held), full.
-  void reserve(const std::string& tag, space_policy policy, const deadline& until, const char* where);
+  [[nodiscard]] reservation reserve(const std::string& tag, space_policy policy, const deadline& until,
+                                    const char* where);
   /// The reserved tag was accepted: `rec` becomes visible under it.
-  void publish(const std::shared_ptr<task_record>& rec);
+  void publish(reservation r, const std::shared_ptr<task_record>& rec);
   /// The reserved tag was refused: it never existed.
   void release(const std::string& tag);
+  /// The pool takes no more submissions: reserve() refuses with `code` and
+  /// `why`, and callers waiting in it wake to do so.
+  void stop_intake(errc code, std::string why);
 
   /// Blocks until `tag` is ready; its outcome. With `take`, or under
   /// drop_once_delivered, the tag leaves the store. Throws unknown_tag.
@@ -55,15 +63,17 @@ class result_store {
   [[nodiscard]] std::size_t size() const;
 
  private:
-  [[nodiscard]] bool held_locked(const std::string& tag) const { return by_tag_.count(tag) != 0; }
   void erase_locked(const std::shared_ptr<task_record>& rec);
 
   const retention policy_;
+  std::optional<std::pair<errc, std::string>> stopped_;  // guarded by m_
   const std::size_t max_held_;  ///< 0: no bound
   mutable std::mutex m_;
   std::condition_variable changed_;  // a tag left, or a reservation ended
-  std::unordered_map<std::string, std::shared_ptr<task_record>> by_tag_;  // guarded by m_
-  std::unordered_set<std::string> reserved_;                               // guarded by m_
+  /// Held tags; a null record is a reservation: a submission in progress,
+  /// invisible to result()/take()/results(). Elements never move (a
+  /// reservation points at its own). guarded by m_
+  std::unordered_map<std::string, std::shared_ptr<task_record>> by_tag_;
 };
 
 }  // namespace procpool::detail
