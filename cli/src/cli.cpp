@@ -136,7 +136,7 @@ CLI::Validator count_validator(long long lo, long long hi, std::string message) 
         }
         return {};
       },
-      "N", "count");
+      "", "count");  // no description: the help shows the option's type_name, N
 }
 
 /// FILE, --mode ... --max-tasks-per-worker: the input, and where and how the
@@ -175,7 +175,7 @@ void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->type_name("N");
 }
 
-/// -o ... --max-line-bytes: where the results go, how the run stops and what
+/// -o ... --allow-truncation: where the results go, how the run stops and what
 /// it shows.
 void add_output_options(CLI::App& run, detail::run_options& o, run_flags& f) {
   CLI::Option* output =
@@ -216,6 +216,14 @@ void add_output_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30U))
       ->type_name("N")
       ->capture_default_str();
+  run.add_option("--max-output", o.max_output,
+                 "exec: bytes kept of each of stdout and stderr (1 to 67108864); a task whose "
+                 "output was cut says \"truncated\" and fails the run")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20U))  // detail::max_max_output
+      ->type_name("BYTES")
+      ->capture_default_str();
+  run.add_flag("--allow-truncation", o.allow_truncation,
+               "Output cut at --max-output does not make the exit code non-zero");
 }
 
 CLI::App* add_run_command(CLI::App& app, detail::run_options& o, run_flags& f) {

@@ -5,6 +5,8 @@
 // the progress estimate; it is fixed before that thread starts).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <procpool/shared/detail/posix.hpp>
 
@@ -19,7 +21,8 @@ class input_source {
   input_source(const run_options& o, console& err) : o_(o), err_(err) {}
 
   /// Opens --input ("-" or empty: standard input, with a hint when it is a
-  /// terminal). False after a note.
+  /// terminal). False after a note: the input cannot be opened, is a
+  /// directory, or is the --output or --joblog file.
   bool open();
 
   /// A reader of the input's lines; a blocked read returns `interrupted` once
@@ -37,6 +40,8 @@ class input_source {
   procpool::detail::unique_fd owned_;
   int fd_ = 0;
   std::uint64_t size_ = 0;
+
+  bool not_written_to_(const struct stat& in);
 };
 
 }  // namespace procpool::cli::detail

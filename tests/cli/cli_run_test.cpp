@@ -550,9 +550,10 @@ TEST(CliWorkersTest, WorkersEnvironment_IsClampedOrIgnored) {
     co.env = {env};
     child c({"run", "--help"}, co);
     auto o = c.wait(30s);
-    const auto at = o.out.find("--workers N:POSITIVE=");
+    const std::string label = "--jobs N=";  // -j,-P,--workers,--jobs N=<default>
+    const auto at = o.out.find(label);
     EXPECT_NE(at, std::string::npos) << o.out;
-    return std::make_pair(std::stoi(o.out.substr(at + 21)), o.err);
+    return std::make_pair(std::stoi(o.out.substr(at + label.size())), o.err);
   };
   EXPECT_EQ(help_default("PROCPOOL_WORKERS=3").first, 3);
   EXPECT_EQ(help_default("PROCPOOL_WORKERS=0").first, 1);

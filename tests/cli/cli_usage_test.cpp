@@ -1,0 +1,75 @@
+// End-to-end tests of the command line's sharp edges: counts out of range and
+// their messages, the -j aliases, an unknown command, an input that is a
+// directory or is also the output. Thread mode, no exec: these run under TSan.
+#include "cli_test_util.hpp"
+
+namespace {
+
+using namespace procpool_cli_test;
+
+const std::string one_line = "{\"tag\":\"a\",\"task\":\"echo\",\"args\":1}\n";
+
+TEST(CliUsageEdgesTest, WorkersOutOfRange_ReadableRangeError) {
+  temp_dir d;
+  for (const char* n : {"0", "-3", "99999999999999999999", "two"}) {
+    const auto o = run_procpool(d, {"run", "--mode", "thread", "-q", "-j", n}, one_line);
+    EXPECT_EQ(o.exit_code, 2) << n;
+    EXPECT_NE(o.err.find("1 or more"), std::string::npos) << n << ": " << o.err;
+    EXPECT_LT(o.err.size(), 300U) << "no 309-digit bound: " << o.err;
+  }
+}
+
+TEST(CliUsageEdgesTest, JobsAndP_AreAliasesOfJ) {
+  temp_dir d;
+  for (const char* opt : {"--jobs", "-P", "-j", "--workers"}) {
+    const auto o = run_procpool(d, {"run", "--mode", "thread", "-q", opt, "2"}, one_line);
+    EXPECT_EQ(o.exit_code, 0) << opt << ": " << o.err;
+    EXPECT_NE(o.out.find("\"state\":\"done\""), std::string::npos) << opt;
+  }
+}
+
+TEST(CliUsageEdgesTest, NegativeCounts_Refused) {
+  temp_dir d;
+  for (const char* opt : {"--max-tasks-per-worker", "--max-queue", "--retries", "--max-line-bytes", "--timeout"}) {
+    const auto o = run_procpool(d, {"run", "--mode", "thread", "-q", opt, "-1"}, one_line);
+    EXPECT_EQ(o.exit_code, 2) << opt << ": " << o.out << o.err;
+    EXPECT_TRUE(o.out.empty()) << opt << ": nothing may run";
+  }
+}
+
+TEST(CliUsageEdgesTest, UnknownCommand_IsNamed) {
+  temp_dir d;
+  const auto o = run_procpool(d, {"runn"}, "");
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("unknown command 'runn'"), std::string::npos) << o.err;
+}
+
+TEST(CliUsageEdgesTest, InputDirectory_IsAUsageError) {
+  temp_dir d;
+  const auto o = run_procpool(d, {"run", "--mode", "thread", "-q", d.path() + "/"}, "");
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("is a directory"), std::string::npos) << o.err;
+}
+
+TEST(CliUsageEdgesTest, OutputOrJoblogIsTheInput_RefusedInputUntouched) {
+  temp_dir d;
+  const std::string in = d.write("in.jsonl", one_line);
+  const std::vector<std::vector<std::string>> cases = {
+      {"-o", in, in},                          // the same path
+      {"-o", "in.jsonl", in},                  // another name of the same file
+      {"--joblog", in, in},                    //
+      {"--resume", "-o", in, in},              // would append to what is being read
+      {"-o", d.file("stdin.jsonl"), "-"},      // standard input redirected from it
+  };
+  for (const auto& extra : cases) {
+    std::vector<std::string> args = {"run", "--mode", "thread", "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto o = run_procpool(d, args, one_line);
+    EXPECT_EQ(o.exit_code, 2) << extra.at(0) << " " << extra.at(1) << ": " << o.err;
+    EXPECT_NE(o.err.find("is the input file too"), std::string::npos) << o.err;
+    EXPECT_EQ(read_file(in), one_line);
+    EXPECT_EQ(read_file(d.file("stdin.jsonl")), one_line);
+  }
+}
+
+}  // namespace
