@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <procpool/cli.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <string>
+#include <vector>
 
 #include "builtins.hpp"
 #include "input.hpp"
@@ -257,6 +259,21 @@ void apply_run_flags(const run_flags& f, detail::run_options& o) {
   o.progress = f.progress ? 1 : (f.no_progress ? 0 : -1);
 }
 
+/// argv with "--halt-on-error now" (or soon) joined into "--halt-on-error=now":
+/// as a flag CLI11 would take that "now" as the input file. One meaning for
+/// those words after it; a file called now is ./now.
+std::vector<std::string> joined_halt_values(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::size_t i = 1; i + 1 < args.size(); ++i) {
+    if (args[i] == "--") break;  // what follows is positional
+    if (args[i] == "--halt-on-error" && (args[i + 1] == "now" || args[i + 1] == "soon")) {
+      args[i] += "=" + args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    }
+  }
+  return args;
+}
+
 int main_impl(int argc, char** argv) {
   detail::register_builtin_tasks();
 
@@ -287,8 +304,11 @@ int main_impl(int argc, char** argv) {
       return detail::exit_usage;
     }
   }
+  std::vector<std::string> args = joined_halt_values(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
     if (!flags.halt.empty() && flags.halt != "true" && flags.halt != "soon" &&
         flags.halt != "now") {
       throw CLI::ValidationError("--halt-on-error",

@@ -1,6 +1,6 @@
 // End-to-end tests of the command line's sharp edges: counts out of range and
 // their messages, the -j aliases, an unknown command, an input that is a
-// directory or is also the output. Thread mode, no exec: these run under TSan.
+// directory or is also the output, --halt-on-error's value. Thread mode, no exec: these run under TSan.
 #include "cli_test_util.hpp"
 
 namespace {
@@ -70,6 +70,19 @@ TEST(CliUsageEdgesTest, OutputOrJoblogIsTheInput_RefusedInputUntouched) {
     EXPECT_EQ(read_file(in), one_line);
     EXPECT_EQ(read_file(d.file("stdin.jsonl")), one_line);
   }
+}
+
+TEST(CliUsageEdgesTest, HaltOnErrorNowOrSoon_IsTheValueNotTheInputFile) {
+  temp_dir d;
+  const std::string in = d.write("in.jsonl", "{\"tag\":\"bad\",\"task\":\"sleep\",\"args\":\"x\"}\n");
+  const auto now = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "now", in}, "");
+  EXPECT_EQ(now.exit_code, 4) << now.err;
+  EXPECT_NE(now.out.find("\"tag\":\"bad\""), std::string::npos) << "the file was read: " << now.out;
+  const auto soon = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "soon", in}, "");
+  EXPECT_EQ(soon.exit_code, 3) << soon.err;
+  // After "--" a word is positional whatever it reads.
+  const auto file = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "--", "now"}, "");
+  EXPECT_EQ(file.exit_code, 2) << "no file called now: " << file.err;
 }
 
 }  // namespace
