@@ -102,37 +102,7 @@ namespace {
 
 // ---- the tasks ---------------------------------------------------------------------
 
-json exec_task(task_context& ctx, const command_argv& a) {
-  command_outcome o = run_command(a.argv, &ctx);
-  if (!o.status.clean()) {
-    std::string msg = o.status.describe();
-    if (!o.err.empty()) {
-      // The end of stderr says most about a failure; cut on a character boundary.
-      constexpr std::size_t tail = 2048;
-      std::size_t from = o.err.size() > tail ? o.err.size() - tail : 0;
-      while (from < o.err.size() && (static_cast<unsigned char>(o.err[from]) & 0xC0U) == 0x80U) {
-        ++from;
-      }
-      msg += "; stderr: ";
-      if (from > 0) msg += "...";
-      std::string_view rest(o.err);
-      rest.remove_prefix(from);
-      while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.remove_suffix(1);
-      append_utf8_repaired(msg, rest);
-    }
-    throw command_failed(msg, o.status);
-  }
-  json v = json::object();
-  v["exit_code"] = o.status.exit_code.value_or(0);
-  std::string out;
-  append_utf8_repaired(out, o.out);
-  std::string err;
-  append_utf8_repaired(err, o.err);
-  v["stdout"] = std::move(out);
-  v["stderr"] = std::move(err);
-  v["truncated"] = o.truncated;
-  return v;
-}
+json exec_task(task_context& ctx, const command_argv& a) { return exec_value(ctx, a.argv); }
 
 void sleep_task(task_context& ctx, const duration_ms& d) {
   using clock = std::chrono::steady_clock;
@@ -212,8 +182,8 @@ std::array<builtin, 5>& table() {
       {"echo", "any JSON value", "returns its args exactly as written"},
       {"exec", "[\"program\", \"arg\", ...]",
        "runs a program without a shell (PATH lookup, stdin /dev/null); value: "
-       "{exit_code, stdout, stderr, truncated} (64 KiB of each stream kept); a non-zero "
-       "exit or a signal fails the task"},
+       "{exit_code, stdout, stderr, truncated} (--max-output bytes of each stream kept); a "
+       "non-zero exit or a signal fails the task, its output kept in the result"},
       {"primes", "n (integer, 0 to 1e12)",
        "counts the primes below n by trial division (CPU-bound)"},
       {"sha256", "\"path\"", "SHA-256 of a file's contents, 64 lower-case hex digits"},

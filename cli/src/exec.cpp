@@ -19,6 +19,8 @@
 #include <system_error>
 #include <utility>
 
+#include "text.hpp"
+
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX names it only here
 
 namespace procpool::cli::detail {
@@ -293,6 +295,63 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
                        end_detail(o.status));
   }
   return o;
+}
+
+namespace {
+
+std::atomic<std::size_t> max_output_bytes{default_max_output};
+
+/// `raw` as UTF-8 (invalid bytes replaced), at most `limit` bytes: a repair can
+/// make the text longer than the bytes kept, and the limit is what bounds the
+/// result's size. Cut on a character boundary; sets `truncated` when cut.
+std::string kept_text(const std::string& raw, std::size_t limit, bool& truncated) {
+  std::string text;
+  append_utf8_repaired(text, raw);
+  if (text.size() <= limit) return text;
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U) --end;
+  text.resize(end);
+  truncated = true;
+  return text;
+}
+
+/// The failure message: how the command ended and the end of its stderr,
+/// which says most about a failure.
+std::string failure_message(const command_outcome& o) {
+  std::string msg = o.status.describe();
+  if (o.err.empty()) return msg;
+  constexpr std::size_t tail = 2048;
+  std::size_t from = o.err.size() > tail ? o.err.size() - tail : 0;
+  while (from < o.err.size() && (static_cast<unsigned char>(o.err[from]) & 0xC0U) == 0x80U) {
+    ++from;
+  }
+  msg += "; stderr: ";
+  if (from > 0) msg += "...";
+  std::string_view rest(o.err);
+  rest.remove_prefix(from);
+  while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.remove_suffix(1);
+  append_utf8_repaired(msg, rest);
+  return msg;
+}
+
+}  // namespace
+
+void set_exec_max_output(std::size_t bytes) noexcept { max_output_bytes = bytes; }
+std::size_t exec_max_output() noexcept { return max_output_bytes.load(); }
+
+nlohmann::json exec_value(const task_context& ctx, const std::vector<std::string>& argv) {
+  const std::size_t limit = exec_max_output();
+  command_outcome o = run_command(argv, &ctx, limit);
+  bool truncated = o.truncated;
+  std::string out = kept_text(o.out, limit, truncated);
+  std::string err = kept_text(o.err, limit, truncated);
+  nlohmann::json v = o.status.clean() ? nlohmann::json::object() : end_detail(o.status);
+  if (o.status.clean()) v["exit_code"] = o.status.exit_code.value_or(0);
+  v["stdout"] = std::move(out);
+  v["stderr"] = std::move(err);
+  v["truncated"] = truncated;
+  if (!o.status.clean()) throw command_failed(failure_message(o), std::move(v));
+  return v;
 }
 
 }  // namespace procpool::cli::detail

@@ -30,11 +30,13 @@ namespace procpool::cli {
 
 /// What `exec` throws when the command exits non-zero or is killed by a
 /// signal. what() starts with exit_status::describe() ("exited with code N" /
-/// "was killed by signal N (SIGX)"); the detail carries the same as fields.
+/// "was killed by signal N (SIGX)"); the detail carries the same as fields,
+/// and the command's output ({"stdout", "stderr", "truncated"}), which is what
+/// a failure is most often debugged from.
 class command_failed : public procpool::task_failure {
  public:
-  command_failed(const std::string& message, const procpool::detail::exit_status& status)
-      : task_failure(errc::task_failed, message, end_detail(status)) {}
+  command_failed(const std::string& message, nlohmann::json detail)
+      : task_failure(errc::task_failed, message, std::move(detail)) {}
 };
 
 /// What `exec` throws when the program cannot be started (not found, not
@@ -62,7 +64,22 @@ struct command_outcome {
   bool truncated = false;        ///< some output was dropped
 };
 
-inline constexpr std::size_t default_max_output = std::size_t{64} << 10U;
+/// What --max-output defaults to: bytes kept of each of stdout and stderr.
+inline constexpr std::size_t default_max_output = std::size_t{1} << 20U;
+/// --max-output's upper bound (a result holds both streams: see pool_options).
+inline constexpr std::size_t max_max_output = std::size_t{64} << 20U;
+
+/// The bytes of each stream the `exec` task keeps. Set once by the command
+/// line before the pool starts, so forked workers inherit it.
+void set_exec_max_output(std::size_t bytes) noexcept;
+[[nodiscard]] std::size_t exec_max_output() noexcept;
+
+/// The `exec` task: runs `argv` and returns {"exit_code", "stdout", "stderr",
+/// "truncated"} (at most exec_max_output() bytes of each stream, as UTF-8 with
+/// invalid bytes replaced); throws command_failed, whose detail holds the same
+/// fields, when the command fails.
+[[nodiscard]] nlohmann::json exec_value(const task_context& ctx,
+                                        const std::vector<std::string>& argv);
 
 /// Runs `argv` (argv[0] is looked up on PATH unless it contains '/') and waits
 /// for it. Blocks. `ctx` may be null; otherwise the command is stopped (SIGTERM,

@@ -108,6 +108,12 @@ process_end process_end_of(const procpool::result& r, bool is_exec) {
   return e;
 }
 
+bool was_truncated(const procpool::result& r) {
+  if (!r.value.is_object()) return false;
+  const auto it = r.value.find("truncated");
+  return it != r.value.end() && it->is_boolean() && it->get<bool>();
+}
+
 void format_result(std::string& out, const procpool::result& r, std::uint64_t line, bool is_exec) {
   out.append("{\"tag\":");
   append_json_string(out, r.tag);
@@ -123,7 +129,13 @@ void format_result(std::string& out, const procpool::result& r, std::uint64_t li
     out.append(",\"message\":");
     append_json_string(out, r.error_message);
     out.push_back('}');
+    // A failed command's output is what it is debugged from: keep it.
+    if (is_exec && r.value.is_object() && r.value.contains("stdout")) {
+      out.append(",\"value\":");
+      out.append(r.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
   }
+  if (is_exec && was_truncated(r)) out.append(",\"truncated\":true");
   const process_end pe = process_end_of(r, is_exec);
   if (pe.exit_code) {
     out.append(",\"exit_code\":");

@@ -53,9 +53,14 @@ struct process_end {
 };
 [[nodiscard]] process_end process_end_of(const procpool::result& r, bool is_exec);
 
+/// An exec result (done, or failed with its output in the detail) whose
+/// output was cut at --max-output.
+[[nodiscard]] bool was_truncated(const procpool::result& r);
+
 /// Appends the result line of an accepted tag (with "\n"):
-///   {"tag","state","value"|"error":{"type","message"},["exit_code"|"signal"],
-///    "attempts",["attempt_errors"],["worker_pid","started_at","elapsed_ms"],"line"}
+///   {"tag","state","value"|"error":{"type","message"}[,"value"],["truncated"],
+///    ["exit_code"|"signal"],"attempts",["attempt_errors"],
+///    ["worker_pid","started_at","elapsed_ms"],"line"}
 void format_result(std::string& out, const procpool::result& r, std::uint64_t line, bool is_exec);
 
 /// Appends the result line of a rejected line (tag null when unknown).

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "builtins.hpp"
+#include "exec.hpp"
 #include "run_control.hpp"
 #include "run_input.hpp"
 #include "run_intake.hpp"
@@ -53,6 +54,7 @@ class runner {
   void read_all_();
   void drain_();
   int finish_();
+  [[nodiscard]] std::string truncated_note_() const;
 
   run_shared shared_;
   progress_display progress_;
@@ -86,6 +88,7 @@ bool runner::set_up_(const signal_guard& signals) {
     return false;
   }
   progress_.set_input_size(input_.input_size());
+  set_exec_max_output(shared_.o.max_output);  // before the pool: forked workers inherit it
   jobs_.set_joblog(shared_.sink.has_joblog());
   try {
     pool_.emplace(pool_options(shared_.o));
@@ -126,16 +129,33 @@ int runner::finish_() {
           .count();
   const int signal = shared_.stop.first_signal();
   const bool broken_pipe = shared_.sink.broken_pipe();
-  if (!shared_.o.quiet) shared_.err.note(progress_.summary(wall, signal, broken_pipe));
+  if (!shared_.o.quiet) {
+    shared_.err.note(progress_.summary(wall, signal, broken_pipe));
+    if (!results_.truncated_tags().empty()) shared_.err.note(truncated_note_());
+  }
   if (broken_pipe) return exit_broken_pipe;
   if (signal != 0) return 128 + signal;
   if (shared_.stop.halted()) {
     return shared_.o.halt.policy == halt_policy::now ? exit_halted_now : exit_halted_soon;
   }
-  if (shared_.sink.failed() || shared_.stop.fatal() || shared_.counters.bad() != 0) {
+  if (shared_.sink.failed() || shared_.stop.fatal() || shared_.counters.bad() != 0 ||
+      (shared_.counters.truncated != 0 && !shared_.o.allow_truncation)) {
     return exit_not_all_done;
   }
   return exit_ok;
+}
+
+// Which tags lost output, so that they can be rerun with a larger --max-output.
+std::string runner::truncated_note_() const {
+  const std::uint64_t n = shared_.counters.truncated;
+  std::string s = "procpool: " + std::to_string(n) + " exec task" + (n == 1 ? "" : "s") +
+                  " had output cut at --max-output " + std::to_string(shared_.o.max_output) +
+                  " bytes" + (shared_.o.allow_truncation ? " (allowed)" : "") + ":";
+  for (const std::string& tag : results_.truncated_tags()) s += " '" + tag + "'";
+  if (n > results_.truncated_tags().size()) {
+    s += " and " + std::to_string(n - results_.truncated_tags().size()) + " more";
+  }
+  return s;
 }
 
 }  // namespace

@@ -42,6 +42,8 @@ struct run_options {
   int progress = -1;  ///< -1: when stderr is a terminal; 0 off; 1 on
   bool quiet = false;
   std::size_t max_line_bytes = std::size_t{1} << 20U;
+  std::size_t max_output = std::size_t{1} << 20U;  ///< exec: bytes kept of each stream
+  bool allow_truncation = false;  ///< exec output cut at max_output does not fail the run
 };
 
 /// Exit codes (also in docs/cli.md and cli.hpp).

@@ -29,6 +29,7 @@ struct run_counters {
   std::atomic<std::uint64_t> timed_out{0};
   std::atomic<std::uint64_t> crashed{0};
   std::atomic<std::uint64_t> cancelled{0};
+  std::atomic<std::uint64_t> truncated{0};  ///< exec results whose output was cut
   /// When the run started; set by the main thread before the other threads start.
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 

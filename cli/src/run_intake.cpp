@@ -49,6 +49,9 @@ procpool::options pool_options(const run_options& o) {
   // encode to more are refused (too_large) whatever --max-line-bytes says.
   po.max_payload_bytes = std::clamp<std::size_t>(o.max_line_bytes + (std::size_t{64} << 10U),
                                                  std::size_t{1} << 20U, std::size_t{16} << 20U);
+  // An exec result holds up to --max-output bytes of both streams: it must fit,
+  // or a command with much output would fail for its result's size.
+  po.max_payload_bytes = std::max(po.max_payload_bytes, 2 * o.max_output + (std::size_t{64} << 10U));
   return po;
 }
 

@@ -104,6 +104,7 @@ std::string progress_display::summary(double wall, int signal, bool broken_pipe)
   add(c_.cancelled, "cancelled");
   add(c_.rejected, "rejected");
   add(c_.skipped, "skipped (done in an earlier run)");
+  add(c_.truncated, "with output truncated");
   char tail[96];
   std::snprintf(tail, sizeof tail, " in %.3f s (%.1f tasks/s)", wall,
                 wall > 0 ? static_cast<double>(finished) / wall : 0.0);

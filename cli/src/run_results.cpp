@@ -51,6 +51,10 @@ void result_handler::on_result_(const procpool::result& result, std::uint64_t pa
   const std::optional<procpool::result> stopped = as_stopped(result, is_exec);
   const procpool::result& r = stopped ? *stopped : result;
   s_.counters.count(r.state);
+  if (is_exec && was_truncated(r)) {
+    s_.counters.truncated.fetch_add(1, std::memory_order_relaxed);
+    if (truncated_tags_.size() < max_listed) truncated_tags_.push_back(r.tag);
+  }
   buf_.clear();
   format_result(buf_, r, line, is_exec);
   joblog_buf_.clear();

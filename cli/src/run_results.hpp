@@ -11,6 +11,7 @@
 #include <memory>
 #include <procpool/procpool.hpp>
 #include <string>
+#include <vector>
 
 #include "run_shared.hpp"
 
@@ -28,6 +29,13 @@ class result_handler {
   [[nodiscard]] procpool::callback callback(std::uint64_t line, bool is_exec,
                                             std::shared_ptr<const std::string> command);
 
+  /// The first tags whose exec output was cut (at most max_listed); read once
+  /// the pool has joined.
+  [[nodiscard]] const std::vector<std::string>& truncated_tags() const noexcept {
+    return truncated_tags_;
+  }
+  static constexpr std::size_t max_listed = 20;
+
  private:
   void on_result_(const procpool::result& r, std::uint64_t packed, const std::string* command);
   void free_previous_(const std::string& tag);
@@ -37,6 +45,7 @@ class result_handler {
   std::string buf_;
   std::string joblog_buf_;
   std::string prev_tag_;
+  std::vector<std::string> truncated_tags_;
 };
 
 }  // namespace procpool::cli::detail

@@ -290,15 +290,17 @@ TYPED_TEST(PoolSeamTypedTest, Callback_WaitsOnOtherTagsAndTakesItsOwn_NoDeadlock
   procpool::pool pool(TestFixture::opts(2));
   std::promise<json> got;
   const auto noop_cb = [](const procpool::result&) {};
+  // "b" first (so it is accepted before "a" can finish); it ends only once
+  // "a"'s callback lets it, so its own callback queues behind that one.
+  (void)pool.submit("b", "seam_wait_for_file", dir + "/go", noop_cb);
   (void)pool.submit("a", "square", 3, [&](const procpool::result&) {
-    std::ofstream(dir + "/go");  // lets "b" finish: its callback queues behind this one
+    std::ofstream(dir + "/go");
     json out;
     out["b"] = pool.result("b").value;
     out["all"] = pool.results().size();
     out["own"] = pool.take("a").value;
     got.set_value(out);
   });
-  (void)pool.submit("b", "seam_wait_for_file", dir + "/go", noop_cb);
   auto f = got.get_future();
   ASSERT_EQ(f.wait_for(scaled(10s)), std::future_status::ready) << "the callback thread deadlocked";
   const json out = f.get();

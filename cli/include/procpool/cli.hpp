@@ -24,7 +24,8 @@ namespace procpool::cli {
 /// program name) and returns its exit status:
 ///   0    every task ended `done`;
 ///   1    some line did not end `done` (failed, crashed, timed_out, cancelled,
-///        rejected), or the output could not be written;
+///        rejected), `exec` output was cut at --max-output (unless
+///        --allow-truncation), or the output could not be written;
 ///   2    a usage error (bad option or value, unreadable input, unwritable output);
 ///   3/4  --halt soon/now stopped the run after failures (queued lines ended
 ///        `cancelled`; with now, the running ones too);

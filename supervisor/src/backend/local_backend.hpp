@@ -163,6 +163,8 @@ class local_backend final : public backend {
   pool_stats counters_;  // guarded by m_: the worker counters only
   std::atomic<std::size_t> pushers_waiting_{0};  ///< callers blocked in push() for room
 
+  bool fault_checked_ = false;  // monitor thread only: the injected-fault point was passed
+
   std::thread monitor_;
 };
 
