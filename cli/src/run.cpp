@@ -131,6 +131,7 @@ int runner::finish_() {
   const bool broken_pipe = shared_.sink.broken_pipe();
   if (!shared_.o.quiet) {
     shared_.err.note(progress_.summary(wall, signal, broken_pipe));
+    for (const std::string& l : shared_.failures.lines()) shared_.err.note("procpool: " + l);
     if (!results_.truncated_tags().empty()) shared_.err.note(truncated_note_());
   }
   if (broken_pipe) return exit_broken_pipe;

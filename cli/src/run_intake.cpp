@@ -141,6 +141,8 @@ void intake::reject_(const std::optional<std::string>& tag, std::string_view typ
   format_rejected(buf_, tag, type, message, line);
   s_.sink.emit(line, buf_, {});
   s_.stop.line_ended(false, line, tag ? std::string_view(*tag) : std::string_view("(unknown)"));
+  s_.failures.note(line, tag ? std::string_view(*tag) : std::string_view("(unknown)"),
+                   std::string("rejected (").append(type).append("): ").append(message));
 }
 
 void intake::not_started_(const std::string& tag, std::uint64_t line, std::string_view type,

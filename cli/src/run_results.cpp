@@ -62,6 +62,7 @@ void result_handler::on_result_(const procpool::result& result, std::uint64_t pa
   s_.sink.emit(line, buf_, joblog_buf_);
   // Only a stop cancels a task: its lines say nothing about how the batch fares.
   if (r.state != task_state::cancelled) s_.stop.line_ended(r.ok(), line, r.tag);
+  if (!r.ok() && r.state != task_state::cancelled) s_.failures.note(line, r.tag, failure_reason(r));
   free_previous_(r.tag);
 }
 

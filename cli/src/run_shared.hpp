@@ -15,6 +15,7 @@
 //   counters  atomics (relaxed)
 //   stop      atomics and eventfds
 //   sink      the result sink's mutex (it may take the console's inside it)
+//   failures  its own mutex, taken only for a line that did not end done
 //
 // Everything here is set up by the main thread before the other threads start
 // and read back by it after they have ended.
@@ -23,6 +24,7 @@
 #include "run.hpp"
 #include "run_console.hpp"
 #include "run_counters.hpp"
+#include "run_failures.hpp"
 #include "run_output.hpp"
 #include "run_stop.hpp"
 
@@ -37,6 +39,7 @@ struct run_shared {
   run_counters counters;
   stop_control stop;
   result_sink sink;
+  failure_list failures;
 };
 
 }  // namespace procpool::cli::detail

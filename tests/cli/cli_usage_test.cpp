@@ -1,6 +1,7 @@
 // End-to-end tests of the command line's sharp edges: counts out of range and
 // their messages, the -j aliases, an unknown command, an input that is a
-// directory or is also the output, --halt-on-error's value. Thread mode, no exec: these run under TSan.
+// directory or is also the output, --halt-on-error's value, the failures the
+// summary lists. Thread mode; only the Exec case starts programs.
 #include "cli_test_util.hpp"
 
 namespace {
@@ -83,6 +84,28 @@ TEST(CliUsageEdgesTest, HaltOnErrorNowOrSoon_IsTheValueNotTheInputFile) {
   // After "--" a word is positional whatever it reads.
   const auto file = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "--", "now"}, "");
   EXPECT_EQ(file.exit_code, 2) << "no file called now: " << file.err;
+}
+
+// The summary names where to look: the first failures with their reasons,
+// then how many more there were. Exec: a command's stderr is the reason.
+TEST(CliSummaryTest, Exec_SummaryListsFirstFailuresAndCountsTheRest) {
+  temp_dir d;
+  std::string input = "{\"tag\":\"x\",\"task\":\"exec\",\"args\":[\"sh\",\"-c\",\"echo boom >&2; exit 3\"]}\n";
+  for (int i = 0; i < 12; ++i) {
+    input += "{\"tag\":\"r" + std::to_string(i) + "\",\"task\":\"sleep\",\"args\":\"z\"}\n";
+  }
+  input += "{\"tag\":\"ok\",\"task\":\"echo\"}\n";
+  const auto o = run_procpool(d, {"run", "--mode", "thread", "-j", "1", "--no-progress", "-"}, input);
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_NE(o.err.find("procpool: line 1 (tag x): exited with code 3; stderr: boom\n"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("(tag r0): rejected (bad_arguments): task 'sleep' takes one argument"), std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("procpool: and 3 more not done\n"), std::string::npos) << "13 failures, 10 listed: " << o.err;
+  EXPECT_EQ(o.err.find("tag ok"), std::string::npos) << o.err;
+
+  const auto quiet = run_procpool(d, {"run", "--mode", "thread", "-q", "-"}, input);
+  EXPECT_EQ(quiet.exit_code, 1);
+  EXPECT_EQ(quiet.err.find("line 1"), std::string::npos) << "quiet: no summary: " << quiet.err;
 }
 
 }  // namespace
