@@ -68,8 +68,10 @@ class backend_listener {
   /// Outcomes in the order the backend learned them. An id the front no longer
   /// knows (an attempt it already gave up on) must be ignored.
   virtual void tasks_finished(std::vector<finished_task>& finished) = 0;
-  /// The backend can run nothing more (its restart limit): intake is stopped;
-  /// `dropped` were queued and will never run.
+  /// The backend can run nothing more (its restart limit, an internal fault).
+  /// Said twice: first with nothing dropped, before intake stops (a
+  /// submission refused from then on is refused as failed), then with
+  /// `dropped`: what was queued and will never run.
   virtual void backend_failed(const std::string& why, std::vector<std::uint64_t> dropped) = 0;
   /// Workers started or exited: join() and terminate() waiters look again.
   virtual void workers_changed() noexcept = 0;

@@ -123,6 +123,9 @@ class local_backend final : public backend {
   /// Counts a start failure; true (and `out.failure` set) if it put the
   /// backend past its restart limit just now.
   bool record_start_failure_locked(const std::string& why, report& out);
+  /// The restart limit or an internal fault: tells the listener, then stops
+  /// intake and drops the queue into `out.dropped`. Requires: out.failure set.
+  void fail_now(report& out);
   /// Stops intake and drops the queue; returns the dropped ids.
   std::vector<std::uint64_t> stop_intake(bool drop);
   /// Takes every queued message out of the ring and the backlog; their ids.

@@ -86,10 +86,12 @@ void local_backend::monitor_fault(const std::string& what) noexcept {
       first = phase_ == phase::running || phase_ == phase::closing;
       if (first) phase_ = phase::failed;
     }
-    report r;
-    r.failure = "internal fault in the pool's monitor thread: " + what;
-    if (first) r.dropped = stop_intake(/*drop=*/true);
-    if (first) deliver(r);
+    if (first) {
+      report r;
+      r.failure = "internal fault in the pool's monitor thread: " + what;
+      fail_now(r);
+      deliver(r);
+    }
     // Do not spin if the fault repeats.
     pollfd p{wake_fd_, POLLIN, 0};
     (void)::poll(&p, 1, 10);

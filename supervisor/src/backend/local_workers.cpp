@@ -74,7 +74,7 @@ void local_backend::release_slot(std::uint32_t i, const exit_status& how, report
   cv_.notify_all();
   out.workers_changed = true;
   if (opts_.observer) opts_.observer->worker_exited(pid, how.exit_code, how.signal, how.describe());
-  if (failed_now) out.dropped = stop_intake(/*drop=*/true);
+  if (failed_now) fail_now(out);
 }
 
 void local_backend::attribute_claim_locked(std::uint32_t i, std::uint64_t claimed, const exit_status& how,
@@ -149,6 +149,13 @@ void local_backend::reset_row_locked(std::uint32_t i) {
   if (slots_[i].handle.pidfd >= 0) ::close(slots_[i].handle.pidfd);
 }
 
+void local_backend::fail_now(report& out) {
+  // The front hears of the failure before intake stops, so that a submission
+  // refused from now on is refused as failed; what was queued follows.
+  listener_->backend_failed(*out.failure, {});
+  out.dropped = stop_intake(/*drop=*/true);
+}
+
 bool local_backend::record_start_failure_locked(const std::string& why, report& out) {
   ++counters_.start_failures;
   const auto now = steady::now();
@@ -209,7 +216,7 @@ void local_backend::spawn_one(std::uint32_t i, report& out) {
   }
   cv_.notify_all();
   out.workers_changed = true;
-  if (failed_now) out.dropped = stop_intake(/*drop=*/true);
+  if (failed_now) fail_now(out);
 }
 
 }  // namespace procpool::detail

@@ -113,12 +113,14 @@ void pool_front::push_or_refuse(const std::shared_ptr<task_record>& rec, std::sp
   }
   if (r == push_outcome::accepted) return;
   if (r == push_outcome::refused) {
+    bool failed = false;
     std::string why;
     {
       const std::lock_guard<std::mutex> lock(m_);
-      why = phase_ == pool_phase::failed ? "the pool failed: " + failure_ : "the pool is closed";
+      failed = phase_ == pool_phase::failed;
+      why = failed ? "the pool failed: " + failure_ : "the pool is closed";
     }
-    refuse(rec, errc::closed, std::string(where) + ": " + why + " (tag '" + rec->tag + "')");
+    refuse(rec, failed ? errc::spawn_failed : errc::closed, std::string(where) + ": " + why + " (tag '" + rec->tag + "')");
   }
   refuse(rec, errc::full,
          std::string(where) + (req.policy == space_policy::fail_fast
@@ -252,17 +254,24 @@ void pool_front::count_locked(const task_record& rec) {
 }
 
 void pool_front::backend_failed(const std::string& why, std::vector<std::uint64_t> dropped) {
+  // Called once before the backend stops its intake (the phase, the message)
+  // and once after (what it dropped): a submission between the two is
+  // refused as failed, never as closed.
+  bool first = false;
   {
     const std::lock_guard<std::mutex> lock(m_);
     if (phase_ == pool_phase::running || phase_ == pool_phase::closing) {
       phase_ = pool_phase::failed;
       failure_ = why;
+      first = true;
     }
   }
-  store_.stop_intake(errc::spawn_failed, "the pool failed: " + why);
+  if (first) {
+    store_.stop_intake(errc::spawn_failed, "the pool failed: " + why);
+    diagnose(opts_, "pool failed: " + why);
+    if (opts_.observer) opts_.observer->pool_failed(why);
+  }
   cancel_ids(dropped, "the pool failed: " + why);
-  diagnose(opts_, "pool failed: " + why);
-  if (opts_.observer) opts_.observer->pool_failed(why);
 }
 
 void pool_front::workers_changed() noexcept {
