@@ -7,6 +7,11 @@ namespace procpool::detail {
 result_store::reservation result_store::reserve(const std::string& tag, space_policy policy,
                                                 const deadline& until, const char* where) {
   std::unique_lock<std::mutex> lock(m_);
+  if (!stopped_ && max_held_ == 0) {
+    // The common case, with one hash of the tag: no bound, tag not held.
+    const auto [it, inserted] = by_tag_.try_emplace(tag, nullptr);
+    if (inserted) return &it->second;
+  }
   for (;;) {
     if (stopped_) throw error(stopped_->first, std::string(where) + ": " + stopped_->second + " (tag '" + tag + "')");
     const auto it = by_tag_.find(tag);
