@@ -37,8 +37,12 @@ install(FILES ${PROJECT_BINARY_DIR}/procpoolConfig.cmake ${PROJECT_BINARY_DIR}/p
 
 # pkg-config, for builds without CMake. Static libraries: list them in link order.
 set(_pp_pc_libs "-lprocpool_supervisor -lprocpool_worker -lprocpool_shared")
+set(_pp_pc_requires_private "")
 if(TARGET procpool_cli)
   set(_pp_pc_libs "-lprocpool_cli ${_pp_pc_libs}")
+  # procpool_cli links libcrypto privately (the sha256 task); being static, a
+  # program that uses it links with `pkg-config --static --libs procpool`.
+  set(_pp_pc_requires_private "libcrypto")
 endif()
 # Relocatable: the prefix is found from where the .pc file is installed.
 file(RELATIVE_PATH _pp_pc_up "/_/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/_")

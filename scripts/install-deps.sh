@@ -15,6 +15,8 @@ readonly PACKAGES=(
   libgmock-dev
   libbenchmark-dev
   libcli11-dev
+  libssl-dev  # libcrypto: the built-in sha256 task
+  jq          # tests: the docs/cli.md recipes pipe through jq
   cmake
   g++
   make

@@ -1,31 +1,36 @@
-// SHA-256 (FIPS 180-4), streaming. Used by the built-in `sha256` task.
+// SHA-256, streaming, for the built-in `sha256` task: a thin wrapper over
+// OpenSSL's libcrypto (EVP), so that the digest code is the audited, CPU-
+// accelerated one and not ours.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace procpool::cli::detail {
 
 class sha256 {
  public:
-  sha256() noexcept;
+  /// Throws std::runtime_error if libcrypto cannot set up a digest context.
+  sha256();
   /// Feeds more message bytes. Precondition: finish() not called yet.
-  void update(std::span<const std::uint8_t> bytes) noexcept;
-  void update(const void* data, std::size_t size) noexcept;
+  void update(std::span<const std::uint8_t> bytes);
+  void update(const void* data, std::size_t size);
   /// Pads and returns the 32-byte digest. Call once.
-  [[nodiscard]] std::array<std::uint8_t, 32> finish() noexcept;
+  [[nodiscard]] std::array<std::uint8_t, 32> finish();
   /// finish() as 64 lower-case hex digits.
   [[nodiscard]] std::string finish_hex();
 
  private:
-  void compress_(const std::uint8_t* block) noexcept;
-  std::array<std::uint32_t, 8> h_{};
-  std::array<std::uint8_t, 64> buf_{};
-  std::size_t buf_len_ = 0;
-  std::uint64_t total_bytes_ = 0;
+  // EVP_MD_CTX is opaque; a void deleter keeps <openssl/evp.h> out of this header.
+  struct ctx_free {
+    void operator()(void* ctx) const noexcept;
+  };
+  std::unique_ptr<void, ctx_free> ctx_;
 };
 
 /// The hex digest of `text`.
