@@ -58,7 +58,11 @@ bool result_sink::open_joblog() {
 
 // Under m_.
 void result_sink::put_(std::string_view s, bool& pipe_now, bool& failed_now) {
-  if (s.empty() || out_.write(s) || out_.error() == 0) return;
+  if (s.empty()) return;
+  // A terminal's stdout is written at once (fd_writer): under the console, so
+  // that the line never lands on the progress line's tail.
+  const bool ok = o_.output.empty() ? err_.write_stdout([&] { return out_.write(s); }) : out_.write(s);
+  if (ok || out_.error() == 0) return;
   if (out_.error() == EPIPE) {
     pipe_now = !broken_pipe_.exchange(true);
   } else {

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <optional>
+#include <vector>
 
 namespace procpool::cli::detail {
 
@@ -32,7 +33,7 @@ std::string bar(double frac) {
   std::string s = "[";
   s.append(static_cast<std::size_t>(filled), '#');
   s.append(static_cast<std::size_t>(width - filled), '.');
-  s += "] " + std::to_string(static_cast<int>(100.0 * frac)) + "% ";
+  s += "] " + std::to_string(static_cast<int>(100.0 * frac)) + "%";
   return s;
 }
 
@@ -69,25 +70,30 @@ std::string progress_display::line_() const {
             static_cast<double>(c_.bytes_read.load());
     estimate = true;
   }
-  std::string line = "procpool ";
+  // The parts, in display order; fit_to_width drops the bar first, then the
+  // rate, the ETA and the name, and keeps the counts (what a narrow terminal
+  // most needs).
+  enum { name, bar_part, count, rate_part, eta, failures, n_parts };
+  std::vector<std::string> parts(n_parts);
+  parts[name] = "procpool";
   if (total && *total > 0) {
-    line += bar(std::clamp(static_cast<double>(finished) / *total, 0.0, 1.0));
+    parts[bar_part] = bar(std::clamp(static_cast<double>(finished) / *total, 0.0, 1.0));
   }
-  line += std::to_string(finished) + "/";
+  parts[count] = std::to_string(finished) + "/";
   if (total) {
-    if (estimate) line += "~";
-    line += std::to_string(static_cast<std::uint64_t>(*total + 0.5));
+    if (estimate) parts[count] += "~";
+    parts[count] += std::to_string(static_cast<std::uint64_t>(*total + 0.5));
   } else {
-    line += std::to_string(read) + "+";
+    parts[count] += std::to_string(read) + "+";
   }
   char rate_text[48];
-  std::snprintf(rate_text, sizeof rate_text, " %.1f/s", rate);
-  line += rate_text;
+  std::snprintf(rate_text, sizeof rate_text, "%.1f/s", rate);
+  parts[rate_part] = rate_text;
   if (total && rate > 0 && finished > 0) {
-    line += " ETA " + format_duration((*total - static_cast<double>(finished)) / rate);
+    parts[eta] = "ETA " + format_duration((*total - static_cast<double>(finished)) / rate);
   }
-  if (bad != 0) line += " failed " + std::to_string(bad);
-  return line;
+  if (bad != 0) parts[failures] = "failed " + std::to_string(bad);
+  return fit_to_width(parts, {bar_part, rate_part, eta, name}, console::terminal_width());
 }
 
 std::string progress_display::summary(double wall, int signal, bool broken_pipe) const {

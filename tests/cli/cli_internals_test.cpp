@@ -11,6 +11,7 @@
 
 #include "input.hpp"
 #include "output.hpp"
+#include "run_console.hpp"
 #include "sha256.hpp"
 #include "tag_set.hpp"
 #include "text.hpp"
@@ -58,6 +59,42 @@ TEST(Sha256Test, StreamingInOddPieces_EqualsOneShot) {
     for (char c : m) h.update(&c, 1);
     EXPECT_EQ(h.finish_hex(), sha256_hex(m)) << n;
   }
+}
+
+// ---- the progress line's width ---------------------------------------------------------------
+
+TEST(FitToWidthTest, UnknownOrWideTerminal_KeepsEveryPart) {
+  const std::vector<std::string> parts{"procpool", "[##..] 50%", "5/10", "", "ETA 0:03"};
+  const std::vector<std::size_t> drop{1, 4, 0};
+  EXPECT_EQ(fit_to_width(parts, drop, 0), "procpool [##..] 50% 5/10 ETA 0:03");
+  EXPECT_EQ(fit_to_width(parts, drop, 80), "procpool [##..] 50% 5/10 ETA 0:03");
+}
+
+TEST(FitToWidthTest, NarrowTerminal_DropsTheLeastImportantPartsFirst) {
+  const std::vector<std::string> parts{"procpool", "[##..] 50%", "5/10", "ETA 0:03", "failed 2"};
+  const std::vector<std::size_t> drop{1, 3, 0};
+  // 42 columns as a whole: a 43-column terminal shows it all, a 42-column one not.
+  EXPECT_EQ(fit_to_width(parts, drop, 43), "procpool [##..] 50% 5/10 ETA 0:03 failed 2");
+  EXPECT_EQ(fit_to_width(parts, drop, 42), "procpool 5/10 ETA 0:03 failed 2");
+  EXPECT_EQ(fit_to_width(parts, drop, 31), "procpool 5/10 failed 2");
+  EXPECT_EQ(fit_to_width(parts, drop, 22), "5/10 failed 2");
+  EXPECT_EQ(fit_to_width(parts, drop, 13), "5/10 failed ");
+}
+
+TEST(FitToWidthTest, EveryWidth_GivesOneLineNarrowerThanTheTerminal) {
+  const std::vector<std::string> parts{"procpool", "[####################] 100%", "123456/123456",
+                                       "9999.9/s", "ETA 1:00:00", "failed 17"};
+  const std::vector<std::size_t> drop{1, 3, 4, 0};
+  for (std::size_t width = 1; width <= 120; ++width) {
+    const std::string line = fit_to_width(parts, drop, width);
+    EXPECT_LT(line.size(), width) << width;
+    EXPECT_EQ(line.find('\n'), std::string::npos) << width;
+    if (width > 24) {
+      EXPECT_NE(line.find("123456/123456 "), std::string::npos) << width;
+      EXPECT_NE(line.find(" failed 17"), std::string::npos) << width;
+    }
+  }
+  EXPECT_EQ(fit_to_width(parts, drop, 10), "123456/12");
 }
 
 // ---- UTF-8 and JSON strings ------------------------------------------------------------------
