@@ -240,6 +240,15 @@ CLI::App* add_run_command(CLI::App& app, detail::run_options& o, run_flags& f) {
   run->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_pool_options(*run, o, f);
   add_output_options(*run, o, f);
+  // Command templates (`-- CMD ARG... ::: A B`): the template itself is taken
+  // off argv before parsing (split_template_args); these shape it.
+  run->add_flag("-0,--null", o.tmpl.null_separated,
+                "Template arguments from standard input or :::: files end with NUL, not newline");
+  run->add_flag("--link", o.tmpl.link, "Pair the template's sources element by element");
+  run->add_flag("--dry-run", o.tmpl.dry_run, "Print each template job's argv and run nothing");
+  run->add_option("--tagstring", o.tmpl.tagstring,
+                  "Tag template jobs with this (replacement strings allowed; default: {#})")
+      ->type_name("TEMPLATE");
   return run;
 }
 
@@ -306,6 +315,12 @@ int main_impl(int argc, char** argv) {
     }
   }
   std::vector<std::string> args = joined_halt_values(argc, argv);
+  // `run ... -- CMD ::: ARGS`: what follows `--`, `:::` or `::::` is the
+  // template, never options or the input file.
+  if (const std::string e = detail::split_template_args(args, o.tmpl); !e.empty()) {
+    std::fprintf(stderr, "procpool: %s\n", e.c_str());
+    return detail::exit_usage;
+  }
   std::vector<char*> arg_ptrs;
   for (std::string& a : args) arg_ptrs.push_back(a.data());
   try {

@@ -4,6 +4,7 @@
 //   run_shared    the state the threads share and how it is guarded
 //   run_input     the input (stdin or a file)       main thread
 //   run_jobs      line text -> job or rejection     main thread
+//   run_template  command template -> exec argvs    main thread
 //   run_intake    read, submit, backpressure        main thread
 //   run_results   result -> result/joblog line      the pool's callback thread
 //   run_output    output, --keep-order, joblog      any thread, under its mutex
@@ -30,6 +31,7 @@
 #include "run_progress.hpp"
 #include "run_results.hpp"
 #include "run_shared.hpp"
+#include "run_template.hpp"
 
 namespace procpool::cli::detail {
 namespace {
@@ -60,6 +62,7 @@ class runner {
   progress_display progress_;
   input_source input_;
   job_builder jobs_;
+  std::optional<template_jobs> template_;  ///< with a command template: where jobs come from
   result_handler results_;
   // Last: destroyed first, so no callback outlives what it uses.
   std::optional<procpool::pool> pool_;
@@ -84,9 +87,16 @@ bool runner::set_up_(const signal_guard& signals) {
     shared_.err.note("procpool: cannot set up signal handling: " + errno_text(errno));
     return false;
   }
-  if (!input_.open() || !shared_.sink.open_output(jobs_.seen()) || !shared_.sink.open_joblog()) {
+  if (shared_.o.tmpl.active) {
+    template_.emplace(shared_.o.tmpl);
+    if (const std::string e = template_->open(); !e.empty()) {
+      shared_.err.note(e);
+      return false;
+    }
+  } else if (!input_.open()) {
     return false;
   }
+  if (!shared_.sink.open_output(jobs_.seen()) || !shared_.sink.open_joblog()) return false;
   progress_.set_input_size(input_.input_size());
   set_exec_max_output(shared_.o.max_output);  // before the pool: forked workers inherit it
   jobs_.set_joblog(shared_.sink.has_joblog());
@@ -102,7 +112,12 @@ bool runner::set_up_(const signal_guard& signals) {
 
 void runner::read_all_() {
   try {
-    intake(shared_, input_, jobs_, results_).run(*pool_);
+    intake in(shared_, input_, jobs_, results_);
+    if (template_) {
+      in.run(*pool_, *template_);
+    } else {
+      in.run(*pool_);
+    }
   } catch (const std::exception& e) {  // out of memory and the like: stop intake, drain
     shared_.err.note(std::string("procpool: ") + e.what() + "; no more lines are read");
     shared_.stop.mark_fatal();
@@ -163,6 +178,7 @@ std::string runner::truncated_note_() const {
 
 int run(const run_options& opts) noexcept {
   try {
+    if (opts.tmpl.active && opts.tmpl.dry_run) return print_template_jobs(opts.tmpl);
     register_builtin_tasks();
     runner r(opts);
     return r.execute();

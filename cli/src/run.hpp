@@ -6,6 +6,8 @@
 #include <procpool/supervisor/options.hpp>
 #include <string>
 
+#include "run_template.hpp"
+
 namespace procpool::cli::detail {
 
 enum class halt_policy {
@@ -44,6 +46,7 @@ struct run_options {
   std::size_t max_line_bytes = std::size_t{1} << 20U;
   std::size_t max_output = std::size_t{1} << 20U;  ///< exec: bytes kept of each stream
   bool allow_truncation = false;  ///< exec output cut at max_output does not fail the run
+  template_spec tmpl;             ///< a command template (active): jobs from it, not from `input`
 };
 
 /// Exit codes (also in docs/cli.md and cli.hpp).

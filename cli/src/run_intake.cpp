@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "output.hpp"
 
@@ -82,8 +83,25 @@ void intake::run(procpool::pool& pool) {
   s_.counters.input_done = true;
 }
 
+// Job numbers stand in for line numbers: each job gets its result line.
+void intake::run(procpool::pool& pool, template_jobs& jobs) {
+  std::string tag;
+  std::vector<std::string> argv;
+  for (std::uint64_t number = 1; s_.stop.level() == 0; ++number) {
+    if (!jobs.next(tag, argv)) break;
+    s_.counters.lines_read.fetch_add(1, std::memory_order_relaxed);
+    if (s_.o.keep_order) s_.sink.wait_window(number);
+    dispatch_(pool, jobs_.build_exec(std::move(tag), argv, number), number);
+  }
+  s_.counters.input_done = true;
+}
+
 void intake::line_(procpool::pool& pool, std::string_view text, std::uint64_t line) {
-  switch (jobs_.build(text, line)) {
+  dispatch_(pool, jobs_.build(text, line), line);
+}
+
+void intake::dispatch_(procpool::pool& pool, job_builder::verdict v, std::uint64_t line) {
+  switch (v) {
     case job_builder::verdict::submit:
       submit_(pool, jobs_.current(), line);
       break;

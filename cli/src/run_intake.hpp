@@ -20,6 +20,7 @@
 #include "run_jobs.hpp"
 #include "run_results.hpp"
 #include "run_shared.hpp"
+#include "run_template.hpp"
 
 namespace procpool::cli::detail {
 
@@ -35,8 +36,12 @@ class intake {
   /// what building or submitting a line throws (std::bad_alloc and the like).
   void run(procpool::pool& pool);
 
+  /// The same for the jobs of a command template.
+  void run(procpool::pool& pool, template_jobs& jobs);
+
  private:
   void line_(procpool::pool& pool, std::string_view text, std::uint64_t line);
+  void dispatch_(procpool::pool& pool, job_builder::verdict v, std::uint64_t line);
   void submit_(procpool::pool& pool, job& j, std::uint64_t line);
   void refused_(const procpool::error& ex, const std::string& tag, std::uint64_t line);
   void reject_(const std::optional<std::string>& tag, std::string_view type,

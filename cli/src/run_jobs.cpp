@@ -27,6 +27,27 @@ job_builder::verdict job_builder::build(std::string_view text, std::uint64_t lin
   return verdict::submit;
 }
 
+// A template job takes the path of a JSON line from its tag on, so --resume,
+// duplicate tags and the joblog treat both alike.
+job_builder::verdict job_builder::build_exec(std::string tag, const std::vector<std::string>& argv,
+                                             std::uint64_t line) {
+  task_line& t = job_.line;
+  t.tag = std::move(tag);
+  t.task = "exec";
+  t.has_args = true;
+  t.args = json(argv);
+  t.timeout.reset();
+  t.retries.reset();
+  if (const verdict v = check_tag_(line); v != verdict::submit) return v;
+  if (const verdict v = shape_args_(); v != verdict::submit) return v;
+  if (commands_) {
+    add_command_();
+  } else {
+    job_.command.reset();
+  }
+  return verdict::submit;
+}
+
 job_builder::verdict job_builder::reject_(std::optional<std::string> tag, std::string type,
                                           std::string message) {
   rejection_.tag = std::move(tag);

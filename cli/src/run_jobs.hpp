@@ -14,6 +14,7 @@
 #include <procpool/procpool.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "builtins.hpp"
 #include "input.hpp"
@@ -50,6 +51,10 @@ class job_builder {
   /// Builds input line number `line` from its `text`: submit (see current()),
   /// reject (see rejected()) or skip.
   verdict build(std::string_view text, std::uint64_t line);
+
+  /// Builds job number `line` of a command template: an exec of `argv`
+  /// tagged `tag`. Submit, reject (a repeated tag) or skip (--resume).
+  verdict build_exec(std::string tag, const std::vector<std::string>& argv, std::uint64_t line);
 
   [[nodiscard]] job& current() noexcept { return job_; }
   [[nodiscard]] const rejection& rejected() const noexcept { return rejection_; }
