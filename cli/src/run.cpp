@@ -38,8 +38,9 @@ namespace {
 
 class runner {
  public:
-  explicit runner(const run_options& o)
-      : shared_(o),
+  runner(const run_options& o, template_jobs* tmpl)
+      : template_(tmpl),
+        shared_(o),
         progress_(o, shared_.counters, shared_.err),
         input_(o, shared_.err),
         results_(shared_) {}
@@ -58,11 +59,11 @@ class runner {
   int finish_();
   [[nodiscard]] std::string truncated_note_() const;
 
+  template_jobs* template_;  ///< with a command template: where jobs come from (else null)
   run_shared shared_;
   progress_display progress_;
   input_source input_;
   job_builder jobs_;
-  std::optional<template_jobs> template_;  ///< with a command template: where jobs come from
   result_handler results_;
   // Last: destroyed first, so no callback outlives what it uses.
   std::optional<procpool::pool> pool_;
@@ -87,15 +88,7 @@ bool runner::set_up_(const signal_guard& signals) {
     shared_.err.note("procpool: cannot set up signal handling: " + errno_text(errno));
     return false;
   }
-  if (shared_.o.tmpl.active) {
-    template_.emplace(shared_.o.tmpl);
-    if (const std::string e = template_->open(); !e.empty()) {
-      shared_.err.note(e);
-      return false;
-    }
-  } else if (!input_.open()) {
-    return false;
-  }
+  if (template_ == nullptr && !input_.open()) return false;
   if (!shared_.sink.open_output(jobs_.seen()) || !shared_.sink.open_joblog()) return false;
   progress_.set_input_size(input_.input_size());
   set_exec_max_output(shared_.o.max_output);  // before the pool: forked workers inherit it
@@ -113,7 +106,7 @@ bool runner::set_up_(const signal_guard& signals) {
 void runner::read_all_() {
   try {
     intake in(shared_, input_, jobs_, results_);
-    if (template_) {
+    if (template_ != nullptr) {
       in.run(*pool_, *template_);
     } else {
       in.run(*pool_);
@@ -178,9 +171,19 @@ std::string runner::truncated_note_() const {
 
 int run(const run_options& opts) noexcept {
   try {
-    if (opts.tmpl.active && opts.tmpl.dry_run) return print_template_jobs(opts.tmpl);
+    // A template's sources are read before the run blocks SIGINT and SIGTERM:
+    // a terminal's standard input may take a while, and Ctrl-C must still work.
+    std::optional<template_jobs> tmpl;
+    if (opts.tmpl.active) {
+      tmpl.emplace(opts.tmpl);
+      if (const std::string e = tmpl->open(); !e.empty()) {
+        std::fprintf(stderr, "%s\n", e.c_str());
+        return exit_usage;
+      }
+      if (opts.tmpl.dry_run) return print_template_jobs(*tmpl);
+    }
     register_builtin_tasks();
-    runner r(opts);
+    runner r(opts, tmpl ? &*tmpl : nullptr);
     return r.execute();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "procpool: %s\n", e.what());

@@ -222,12 +222,7 @@ std::string template_jobs::fill_(const std::string& text) const {
   return out;
 }
 
-int print_template_jobs(const template_spec& spec) {
-  template_jobs jobs(spec);
-  if (const std::string e = jobs.open(); !e.empty()) {
-    std::fprintf(stderr, "%s\n", e.c_str());
-    return 2;
-  }
+int print_template_jobs(template_jobs& jobs) {
   std::string tag;
   std::vector<std::string> argv;
   std::string out;

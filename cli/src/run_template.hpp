@@ -60,7 +60,8 @@ class template_jobs {
   bool placeholders_ = false;       ///< the command has a replacement string
 };
 
-/// --dry-run: prints each job's argv, shell-quoted, one line per job. The exit code.
-[[nodiscard]] int print_template_jobs(const template_spec& spec);
+/// --dry-run: prints each job's argv (of opened `jobs`), shell-quoted, one
+/// line per job. The exit code.
+[[nodiscard]] int print_template_jobs(template_jobs& jobs);
 
 }  // namespace procpool::cli::detail

@@ -13,6 +13,7 @@ namespace {
 
 using procpool_cli_test::by_tag;
 using procpool_cli_test::child;
+using procpool_cli_test::read_file;
 using procpool_cli_test::results_of;
 using procpool_cli_test::run_procpool;
 using procpool_cli_test::temp_dir;
@@ -134,6 +135,27 @@ TEST(TemplateExec, FileWithoutSeparatorStillMeansJsonLines) {
   const auto results = by_tag(results_of(r.out));
   ASSERT_EQ(results.count("e"), 1U);
   EXPECT_EQ(results.at("e").at("value"), 7);
+}
+
+TEST(TemplateExec, ResumeRunsTheJobsNotDone) {
+  temp_dir dir;
+  const std::string out = dir.file("out.jsonl");
+  auto r = run_tpl(dir, {"-o", out, "--", "test", "{}", "!=", "b", ":::", "a", "b", "c"});
+  ASSERT_EQ(r.exit_code, 1) << r.err;
+  r = run_tpl(dir, {"-o", out, "--resume", "--", "printf", "x", ":::", "a", "b", "c"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto results = results_of(read_file(out));
+  ASSERT_EQ(results.size(), 4U);
+  EXPECT_EQ(results.back().at("tag"), "2");
+  EXPECT_EQ(results.back().at("state"), "done");
+}
+
+TEST(TemplateUsage, NoCommandIsAUsageError) {
+  temp_dir dir;
+  const auto r = run_tpl(dir, {":::", "a", "b"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs a command"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
 }
 
 }  // namespace
