@@ -111,10 +111,10 @@ bool expand(std::string_view name, const std::vector<const std::string*>& args,
   return true;
 }
 
-// Whether `text` holds a replacement string.
-bool has_placeholder(const std::string& text) {
+// Whether `text` holds a replacement string, with `sources` sources ({N} up to it).
+bool has_placeholder(const std::string& text, std::size_t sources) {
   const std::string x = "x";
-  const std::vector<const std::string*> args(9, &x);
+  const std::vector<const std::string*> args(sources, &x);
   for (std::size_t open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
     const std::size_t close = text.find('}', open);
     if (close == std::string::npos) return false;
@@ -175,7 +175,9 @@ std::string template_jobs::open() {
     if (s.values.empty()) total_ = 0;
   }
   index_.assign(t_.sources.size(), 0);
-  placeholders_ = std::any_of(t_.command.begin(), t_.command.end(), has_placeholder);
+  placeholders_ = std::any_of(t_.command.begin(), t_.command.end(), [&](const std::string& a) {
+    return has_placeholder(a, t_.sources.size());
+  });
   return {};
 }
 

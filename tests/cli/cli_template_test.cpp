@@ -70,6 +70,15 @@ TEST(TemplateExec, CombinationsFirstSourceSlowest) {
   EXPECT_EQ(job_stdouts(r.out), (std::vector<std::string>{"a1", "a2", "a3", "b1", "b2", "b3"}));
 }
 
+TEST(TemplateExec, TenthSourceIsAReplacementString) {
+  temp_dir dir;
+  std::vector<std::string> args{"--", "printf", "{10}{1}"};
+  for (int i = 0; i < 10; ++i) args.insert(args.end(), {":::", std::to_string(i)});
+  const auto r = run_tpl(dir, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(job_stdouts(r.out), (std::vector<std::string>{"90"}));
+}
+
 TEST(TemplateExec, LinkPairsSources) {
   temp_dir dir;
   const auto r = run_tpl(dir, {"--link", "--", "printf", "{2}{1}", ":::", "a", "b", ":::", "1", "2"});
