@@ -75,6 +75,23 @@ TEST(DocsRecipesTest, Exec_GzipNulSeparatedNames) {
   EXPECT_EQ(lines_of(read_file(d.file("gzip.results.jsonl"))).size(), 2U);
 }
 
+TEST(DocsRecipesTest, Exec_GzipWithACommandTemplate) {
+  temp_dir d;
+  std::filesystem::create_directories(d.file("logs"));
+  d.write("logs/new\nline.log", "x\n");
+  d.write("logs/plain.log", "y\n");
+  const auto r = run_sh(d, recipe("gzip-template"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(file_exists(d.file("logs/new\nline.log.gz")));
+  EXPECT_TRUE(file_exists(d.file("logs/plain.log.gz")));
+  std::set<std::string> tags;
+  for (const json& j : results_of(read_file(d.file("gzip.results.jsonl")))) {
+    EXPECT_EQ(j["state"], "done") << j;
+    tags.insert(j["tag"].get<std::string>());
+  }
+  EXPECT_EQ(tags, (std::set<std::string>{"logs/new\nline.log", "logs/plain.log"}));
+}
+
 TEST(DocsRecipesTest, Exec_CollectStdoutPlainAndTagged) {
   REQUIRE_JQ();
   temp_dir d;
