@@ -81,9 +81,10 @@ TEST(CliUsageEdgesTest, HaltOnErrorNowOrSoon_IsTheValueNotTheInputFile) {
   EXPECT_NE(now.out.find("\"tag\":\"bad\""), std::string::npos) << "the file was read: " << now.out;
   const auto soon = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "soon", in}, "");
   EXPECT_EQ(soon.exit_code, 3) << soon.err;
-  // After "--" a word is positional whatever it reads.
-  const auto file = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "--", "now"}, "");
-  EXPECT_EQ(file.exit_code, 2) << "no file called now: " << file.err;
+  // After "--" a word is a command template's whatever it reads: `now` is a
+  // program (not found: the job fails), so the halt is soon's.
+  const auto cmd = run_procpool(d, {"run", "--mode", "thread", "-q", "--halt-on-error", "--", "now"}, "x\n");
+  EXPECT_EQ(cmd.exit_code, 3) << "now is the command: " << cmd.err << cmd.out;
 }
 
 // The summary names where to look: the first failures with their reasons,
