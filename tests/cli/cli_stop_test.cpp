@@ -230,9 +230,11 @@ TEST(CliHaltUsageTest, BadHaltValues_ExitTwo) {
 // ---- write-through ---------------------------------------------------------------------------
 
 // Each command appends to a file of its tag, so a second run shows which tags
-// ran twice. After a SIGKILL of the command, --resume reruns only the tags whose
-// result line was not out yet: those running (2 workers) and a result or two in
-// flight, never the ones held in an output buffer.
+// ran twice. After a SIGKILL of the command, --resume reruns exactly the tags
+// with no result line in the output: every tag runs at least once, and a tag
+// whose line was written never runs again. How many ran twice (running, or
+// finished but not yet written when the kill came) depends on timing, so it
+// is printed, not bounded.
 TEST_P(CliStopTest, ExecSigkill_ThenResumeRerunsOnlyTheRunning) {
   temp_dir d;
   const int n = 400;
@@ -255,19 +257,28 @@ TEST_P(CliStopTest, ExecSigkill_ThenResumeRerunsOnlyTheRunning) {
     c.signal(SIGKILL);
     (void)c.wait(30s);
   }
-  const std::size_t first_run = lines_of(read_file(d.file("out.jsonl"))).size();
+  const std::vector<std::string> first_lines = lines_of(read_file(d.file("out.jsonl")));
+  const std::size_t first_run = first_lines.size();
   ASSERT_GE(first_run, 50U);
   ASSERT_LT(first_run, static_cast<std::size_t>(n)) << "the run ended before the kill";
+  std::set<std::string> written;
+  for (const std::string& l : first_lines) {
+    const json j = json::parse(l, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("tag") && j["tag"].is_string()) written.insert(j["tag"].get<std::string>());
+  }
   auto o = run_procpool(d, args({"-o", "out.jsonl", "--resume", "tasks.jsonl"}), "");
   EXPECT_EQ(o.exit_code, 0) << o.err;
   int twice = 0;
   for (int i = 0; i < n; ++i) {
-    const auto runs = lines_of(read_file(d.file("ran.t" + std::to_string(i)))).size();
-    EXPECT_GE(runs, 1U) << i;
+    const std::string tag = "t" + std::to_string(i);
+    const auto runs = lines_of(read_file(d.file("ran." + tag))).size();
+    EXPECT_GE(runs, 1U) << tag;
+    if (written.count(tag) != 0) {
+      EXPECT_EQ(runs, 1U) << tag << " had its result line and ran again";
+    }
     if (runs > 1) ++twice;
   }
   std::printf("first run wrote %zu lines; %d tags ran twice\n", first_run, twice);
-  EXPECT_LE(twice, 4);  // 2 running + 2 results in flight, at worst
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CliStopTest, ::testing::Values(false, true),
