@@ -125,11 +125,14 @@ void claim_locked(segment_header* h, std::uint32_t i) noexcept {
   row.claim_mono_ns.store(monotonic_ns(), std::memory_order_relaxed);
   row.batch_item.store(0, std::memory_order_relaxed);
   row.claimed.store(mh.task_id, std::memory_order_release);  // the claim
-  row.state.store(static_cast<std::uint32_t>(row_state::busy), std::memory_order_release);
   fault_point("claim_before_head");
   q.head.store(pos + mh.total, std::memory_order_release);  // taken: the final store
   fault_point("claim_after_head");
   q.popped.fetch_add(1, std::memory_order_relaxed);
+  // Busy only once the message no longer counts as queued: a supervisor that
+  // sees this row busy (acquire) also sees the count, so it never takes one
+  // queued message and no idle worker for demand (an extra worker started).
+  row.state.store(static_cast<std::uint32_t>(row_state::busy), std::memory_order_release);
   q.not_full.notify_one();
 }
 

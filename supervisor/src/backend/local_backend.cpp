@@ -308,10 +308,12 @@ bool local_backend::spawn_wanted_locked() const {
   if (phase_ != phase::running && phase_ != phase::closing) return false;
   if (alive_ >= slots_.size()) return false;
   // Demand: what is queued, what waits for the ring's room, and callers
-  // blocked for queue space.
+  // blocked for queue space. The rows are read first: a row seen busy means
+  // its claim is already out of the queued count read after it (claim_locked).
+  const std::size_t ready = idle_or_starting_locked();
   const std::uint64_t demand =
       queued() + backlog_.size() + pushers_waiting_.load(std::memory_order_relaxed);
-  return demand > idle_or_starting_locked();
+  return demand > ready;
 }
 
 void local_backend::wake_monitor() const noexcept {
