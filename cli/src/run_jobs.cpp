@@ -17,6 +17,14 @@ job_builder::verdict job_builder::build(std::string_view text, std::uint64_t lin
     }
     return reject_(std::move(error_tag_), std::move(error_.type), std::move(error_.message));
   }
+  return finish_(line);
+}
+
+// A template job takes the path of a JSON line from its tag on, so --resume,
+// duplicate tags and the joblog treat both alike.
+// The steps every job takes once its line is read: tag check (duplicates,
+// --resume), argument shape, and the joblog's command column.
+job_builder::verdict job_builder::finish_(std::uint64_t line) {
   if (const verdict v = check_tag_(line); v != verdict::submit) return v;
   if (const verdict v = shape_args_(); v != verdict::submit) return v;
   if (commands_) {
@@ -27,8 +35,6 @@ job_builder::verdict job_builder::build(std::string_view text, std::uint64_t lin
   return verdict::submit;
 }
 
-// A template job takes the path of a JSON line from its tag on, so --resume,
-// duplicate tags and the joblog treat both alike.
 job_builder::verdict job_builder::build_exec(std::string tag, const std::vector<std::string>& argv,
                                              std::uint64_t line) {
   task_line& t = job_.line;
@@ -38,14 +44,7 @@ job_builder::verdict job_builder::build_exec(std::string tag, const std::vector<
   t.args = json(argv);
   t.timeout.reset();
   t.retries.reset();
-  if (const verdict v = check_tag_(line); v != verdict::submit) return v;
-  if (const verdict v = shape_args_(); v != verdict::submit) return v;
-  if (commands_) {
-    add_command_();
-  } else {
-    job_.command.reset();
-  }
-  return verdict::submit;
+  return finish_(line);
 }
 
 job_builder::verdict job_builder::reject_(std::optional<std::string> tag, std::string type,

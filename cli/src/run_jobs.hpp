@@ -61,6 +61,7 @@ class job_builder {
 
  private:
   verdict reject_(std::optional<std::string> tag, std::string type, std::string message);
+  verdict finish_(std::uint64_t line);
   verdict check_tag_(std::uint64_t line);
   verdict shape_args_();
   void add_command_();
