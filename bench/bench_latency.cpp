@@ -9,7 +9,13 @@
 //   pipe_pingpong_p50 / pipe_pingpong_p99  the raw pipe floor, microseconds
 //   roundtrip_vs_pipe_p50                  ratio of the two p50s, per repetition
 //   roundtrip_cpu                          CPU time (supervisor and workers) per round trip
+// roundtrip_p50/_p99 carry the pipe of the same repetition as their peer.
+//
+// A second peer, process mode, 2 workers: mp_apply_p50 / mp_apply_p99, Python's
+// multiprocessing.Pool.apply(square, (i,)) round trips (as many, the first
+// tenth a warm-up), run just before that case in every repetition.
 #include "harness.hpp"
+#include "peer_process.hpp"
 
 #include <procpool/procpool.hpp>
 
@@ -144,14 +150,25 @@ int main(int argc, char** argv) {
     const std::uint64_t n = cfg.items_or(10'000, 1'000);
     const int runs = cfg.runs_or(5, 2);
     std::vector<bench::bench_case> cases;
+    const bench::python_peer py;
     for (const mode m : {mode::process, mode::thread}) {
       const char* mname = m == mode::process ? "process" : "thread";
+      const std::string pipe_name = m == mode::process ? "pipe ping-pong, 2 processes" : "pipe ping-pong, 2 threads";
       for (const int workers : {1, 2}) {
-        const nlohmann::json pipe_extra = {{"peer", m == mode::process ? "process" : "thread"}};
+        const nlohmann::json pipe_extra = {{"between", m == mode::process ? "processes" : "threads"}};
+        bench::output p50{"roundtrip_p50", "us", {}, {{"pipe_pingpong_p50", pipe_name, false}}};
+        bench::output p99{"roundtrip_p99", "us", {}, {{"pipe_pingpong_p99", pipe_name, false}}};
+        if (m == mode::process && workers == 2) {
+          cases.push_back({"process", {{"workers", 2}, {"items", n}}, {{"mp_apply_p50", "us"}, {"mp_apply_p99", "us"}},
+                           [py, n] { return py.run("apply", {"--items", std::to_string(n), "--workers", "2"}); },
+                           py.skip_reason()});
+          p50.peers.push_back({"mp_apply_p50", "multiprocessing.Pool.apply", false});
+          p99.peers.push_back({"mp_apply_p99", "multiprocessing.Pool.apply", false});
+        }
         cases.push_back({mname,
                          {{"workers", workers}, {"items", n}},
-                         {{"roundtrip_p50", "us"},
-                          {"roundtrip_p99", "us"},
+                         {p50,
+                          p99,
                           {"pipe_pingpong_p50", "us", pipe_extra},
                           {"pipe_pingpong_p99", "us", pipe_extra},
                           {"roundtrip_vs_pipe_p50", "ratio"},

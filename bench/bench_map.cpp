@@ -3,7 +3,12 @@
 // starts (a std::vector<nlohmann::json>); the figure is inputs per second
 // through map(), results checked; map_cpu is the CPU time (supervisor and
 // workers) per input, map_cores CPU time / wall time.
+//
+// Peer: mp_pool_map, Python's multiprocessing.Pool.map(square, inputs) over
+// as many ints with its default chunksize, 2 workers, run just before the
+// process-mode 2-worker case in every repetition and compared with it.
 #include "harness.hpp"
+#include "peer_process.hpp"
 
 #include <procpool/procpool.hpp>
 
@@ -45,11 +50,19 @@ int main(int argc, char** argv) {
     inputs.reserve(n);
     for (std::uint64_t i = 0; i < n; ++i) inputs.emplace_back(static_cast<std::int64_t>(i));
     std::vector<bench::bench_case> cases;
+    const bench::python_peer py;
     for (const procpool::mode m : {procpool::mode::process, procpool::mode::thread}) {
       const char* mname = m == procpool::mode::process ? "process" : "thread";
       for (const int workers : {1, 2}) {
-        cases.push_back({mname, {{"workers", workers}, {"items", n}}, 
-                         {{"map", "tasks/s"}, {"map_cpu", "us/task"}, {"map_cores", "cores"}},
+        bench::output figure{"map", "tasks/s"};
+        if (m == procpool::mode::process && workers == 2) {
+          cases.push_back({"process", {{"workers", 2}, {"items", n}}, {{"mp_pool_map", "tasks/s"}},
+                           [py, n] { return py.run("map", {"--items", std::to_string(n), "--workers", "2"}); },
+                           py.skip_reason()});
+          figure.peers.push_back({"mp_pool_map", "multiprocessing.Pool.map", true});
+        }
+        cases.push_back({mname, {{"workers", workers}, {"items", n}},
+                         {figure, {"map_cpu", "us/task"}, {"map_cores", "cores"}},
                          [m, workers, &inputs] { return run_map(m, workers, inputs); }});
       }
     }

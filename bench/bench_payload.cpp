@@ -11,7 +11,13 @@
 //   payload_echo        MiB/s of argument bytes (64 KiB per task; as many come back)
 //   payload_echo_cpu    CPU microseconds (supervisor and workers) per task
 //   payload_echo_cores  CPU time / wall time
+//
+// Peers: mp_imap_unordered_echo, Python's multiprocessing.Pool.imap_unordered
+// echoing as many 64 KiB payloads (str for kind=string, bytes for
+// kind=binary; default chunksize 1), 2 workers, run just before the matching
+// process-mode case in every repetition and compared with it.
 #include "harness.hpp"
+#include "peer_process.hpp"
 
 #include <procpool/procpool.hpp>
 
@@ -113,13 +119,28 @@ int main(int argc, char** argv) {
     const std::size_t window = 64;
     const payloads src;
     std::vector<bench::bench_case> cases;
+    const bench::python_peer py;
     for (const mode m : {mode::process, mode::thread}) {
       const char* mname = m == mode::process ? "process" : "thread";
       for (const bool binary : {false, true}) {
-        cases.push_back({mname,
-                         {{"workers", 2}, {"items", n}, {"payload_bytes", payload_bytes}, {"window", window},
-                          {"kind", binary ? "binary" : "string"}},
-                         {{"payload_echo", "MiB/s"}, {"payload_echo_cpu", "us/task"}, {"payload_echo_cores", "cores"}},
+        const char* kind = binary ? "binary" : "string";
+        const nlohmann::json extra = {
+            {"workers", 2}, {"items", n}, {"payload_bytes", payload_bytes}, {"window", window}, {"kind", kind}};
+        bench::output figure{"payload_echo", "MiB/s"};
+        if (m == mode::process) {
+          // One peer output name per kind: a comparison names its peer by bench name.
+          const std::string peer_bench = std::string("mp_imap_unordered_echo_") + (binary ? "bytes" : "str");
+          cases.push_back({"process", {{"workers", 2}, {"items", n}, {"payload_bytes", payload_bytes}, {"kind", kind}},
+                           {{peer_bench, "MiB/s"}},
+                           [py, n, binary] {
+                             return py.run("echo", {"--items", std::to_string(n), "--workers", "2", "--kind",
+                                                    binary ? "bytes" : "str"});
+                           },
+                           py.skip_reason()});
+          figure.peers.push_back({peer_bench, binary ? "multiprocessing imap_unordered (bytes)"
+                                                     : "multiprocessing imap_unordered (str)", true});
+        }
+        cases.push_back({mname, extra, {figure, {"payload_echo_cpu", "us/task"}, {"payload_echo_cores", "cores"}},
                          [=, &src] { return run_echo(m, 2, binary, n, window, src); }});
       }
     }

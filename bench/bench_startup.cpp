@@ -11,7 +11,15 @@
 //   exec_floor                posix_spawn of this program, which exits at the
 //                             top of main() (the loader and static initialisers
 //                             run, as for a spawned worker) + waitpid
+//
+// start_first_close_join of each start method is compared with the fork floor
+// of the same repetition and with a peer run just before the fork_server case:
+//   mp_pool_lifecycle         Python's multiprocessing (start method "fork"):
+//                             Pool(2) + apply(square, (7,)) + close() + join(),
+//                             timed inside the script (interpreter start-up
+//                             and imports not counted)
 #include "harness.hpp"
+#include "peer_process.hpp"
 
 #include <procpool/procpool.hpp>
 #include <procpool/worker/worker_main.hpp>
@@ -103,8 +111,14 @@ int main(int argc, char** argv) {
     const std::vector<bench::output> outs = {
         {"start_first_close_join", "us"}, {"start_to_destroyed", "us"}, {"first_result", "us"}};
     std::vector<bench::bench_case> cases;
+    const bench::python_peer py;
+    cases.push_back({"process", {{"workers", 2}, {"start", "fork"}}, {{"mp_pool_lifecycle", "us"}},
+                     [py] { return py.run("lifecycle", {"--workers", "2"}); }, py.skip_reason()});
     for (const start_method s : {start_method::fork_server, start_method::fork, start_method::spawn}) {
-      cases.push_back({"process", {{"workers", 2}, {"start", start_name(s)}}, outs,
+      std::vector<bench::output> compared = outs;
+      compared[0].peers = {{"fork_floor", "fork() + _exit + waitpid", false},
+                           {"mp_pool_lifecycle", "multiprocessing.Pool start + apply + close + join", false}};
+      cases.push_back({"process", {{"workers", 2}, {"start", start_name(s)}}, compared,
                        [=] { return lifecycle(mode::process, s); }});
     }
     cases.push_back({"thread", {{"workers", 2}}, outs, [] { return lifecycle(mode::thread, start_method::fork_server); }});

@@ -13,10 +13,20 @@
 // worker processes together) per task, and *_cores, CPU time / wall time: how
 // many cores the run really got. On a loaded machine the CPU figure is the
 // steadier one.
+//
+// Peers, with 2 workers, each run just before the matching submit_all case in
+// every repetition, and compared with it (see docs/benchmarks.md, "Peers"):
+//   mp_apply_async    process mode: Python's multiprocessing.Pool.apply_async,
+//                     one by one, then every .get() (a tenth of the items:
+//                     it is that much slower, and the figure is a rate)
+//   asio_post_future  thread mode: boost::asio::thread_pool, post + std::future
+//                     per task, then every get() (as many items)
 #include "harness.hpp"
+#include "peer_process.hpp"
 
 #include <procpool/procpool.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -91,6 +101,28 @@ std::vector<double> run_window(procpool::mode m, int workers, std::uint64_t n, s
 
 }  // namespace
 
+namespace {
+
+/// The case of the peer that submit_all with 2 workers in mode `m` is compared
+/// with, and that comparison.
+std::pair<bench::bench_case, bench::comparison> peer_of(procpool::mode m, std::uint64_t n) {
+  const nlohmann::json w = {{"workers", 2}};
+  if (m == procpool::mode::process) {
+    const std::uint64_t peer_n = std::max<std::uint64_t>(n / 10, 100);
+    const bench::python_peer py;
+    bench::bench_case c{"process", {{"workers", 2}, {"items", peer_n}}, {{"mp_apply_async", "tasks/s"}},
+                        [py, peer_n] { return py.run("submit", {"--items", std::to_string(peer_n), "--workers", "2"}); },
+                        py.skip_reason()};
+    return {c, {"mp_apply_async", "multiprocessing.Pool.apply_async", true}};
+  }
+  bench::bench_case c{"thread", {{"workers", 2}, {"items", n}}, {{"asio_post_future", "tasks/s"}}, [n] {
+                        return bench::run_peer({PROCPOOL_BENCH_ASIO_PEER, "--items", std::to_string(n), "--workers", "2"});
+                      }};
+  return {c, {"asio_post_future", "boost::asio::thread_pool post + std::future", true}};
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   return bench::guarded_main([&] {
     const bench::config cfg = bench::parse_args(argc, argv);
@@ -102,8 +134,13 @@ int main(int argc, char** argv) {
       const char* mname = m == procpool::mode::process ? "process" : "thread";
       for (const int workers : {1, 2}) {
         const nlohmann::json extra = {{"workers", workers}, {"items", n}};
-        cases.push_back({mname, extra,
-                         {{"submit_all", "tasks/s"}, {"submit_all_cpu", "us/task"}, {"submit_all_cores", "cores"}},
+        bench::output all{"submit_all", "tasks/s"};
+        if (workers == 2) {
+          auto [peer_case, cmp] = peer_of(m, n);
+          cases.push_back(std::move(peer_case));  // just before: they run back to back
+          all.peers.push_back(cmp);
+        }
+        cases.push_back({mname, extra, {all, {"submit_all_cpu", "us/task"}, {"submit_all_cores", "cores"}},
                          [=] { return run_all(m, workers, n); }});
         const nlohmann::json w = {{"window", window}};
         cases.push_back({mname, extra,

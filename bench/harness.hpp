@@ -3,6 +3,12 @@
 // Every figure is printed as one JSON object per line on stdout:
 //   {"bench": ..., "mode": ..., "value": <median>, "unit": ..., "runs": N,
 //    "min": ..., "median": ..., "max": ..., <extra keys>}
+// A figure compared with a peer (another implementation doing the same work,
+// measured in the same repetitions) also carries "peer" (what it is),
+// "peer_value" (the peer's median) and "ratio" (> 1: procpool is better; see
+// detail::compare), and further peers under "other_peers". A peer that could
+// not run (no python3) prints its own line with "skipped" and leaves
+// "peer_value" and "ratio" null, with "peer_error" saying why.
 // Diagnostics go to stderr. Each program accepts:
 //   --quick          fewer items and runs (CI: checks that it builds and runs)
 //   --runs N         repetitions per figure (each family has its default)
@@ -270,42 +276,183 @@ class stopwatch {
   double cpu_ = 0;
 };
 
+/// A peer figure an output is compared with (see docs/benchmarks.md, "Peers").
+/// The peer is the output named `peer_bench` in the same case (the pipe
+/// ping-pong measured inside a latency repetition), or else in the one other
+/// case that has it (a peer program run as a case of its own).
+struct comparison {
+  std::string peer_bench;
+  std::string peer;              ///< what the peer is, for people: "multiprocessing.Pool.apply_async"
+  bool higher_is_better = true;  ///< throughputs: true; times and latencies: false
+};
+
 /// One measured configuration: `run` performs one repetition and returns one
 /// value per output (e.g. p50 and p99 of the same round trips).
 struct output {
   std::string bench;
   std::string unit;
   nlohmann::json extra = nlohmann::json::object();
+  std::vector<comparison> peers{};  ///< the first is the line's "peer"; more go to "other_peers"
 };
 struct bench_case {
   std::string mode;
   nlohmann::json extra = nlohmann::json::object();  ///< keys common to every output
   std::vector<output> outputs;
   std::function<std::vector<double>()> run;
+  std::string skip_reason{};  ///< non-empty: never run (a peer whose interpreter is missing)
   std::vector<std::vector<double>> samples{};
+  std::string error{};  ///< what a repetition threw; no more repetitions after it
 };
+
+namespace detail {
+
+struct peer_ref {
+  const bench_case* c = nullptr;
+  std::size_t k = 0;  ///< index into c->outputs
+};
+
+/// The case and output that `bench_name` names for a comparison made in `self`.
+inline peer_ref find_peer(const std::vector<bench_case*>& all, const bench_case& self, const std::string& bench_name) {
+  for (std::size_t k = 0; k < self.outputs.size(); ++k) {
+    if (self.outputs[k].bench == bench_name) return {&self, k};
+  }
+  peer_ref found;
+  for (const bench_case* c : all) {
+    for (std::size_t k = 0; k < c->outputs.size(); ++k) {
+      if (c->outputs[k].bench != bench_name) continue;
+      if (found.c != nullptr) throw std::logic_error("two cases have the peer output " + bench_name);
+      found = {c, k};
+    }
+  }
+  if (found.c == nullptr) throw std::logic_error("no case has the peer output " + bench_name);
+  return found;
+}
+
+/// {"peer", "peer_value", "ratio"} of one comparison. The ratio is oriented so
+/// that > 1 means procpool is better, and it is the median of the ratios of
+/// each repetition (procpool and the peer ran back to back in it), so load
+/// drift between repetitions cancels; it need not equal value / peer_value.
+inline nlohmann::json compare(const bench_case& self, std::size_t k, const comparison& cmp, const peer_ref& p) {
+  nlohmann::json j;
+  j["peer"] = cmp.peer;
+  j["peer_value"] = nullptr;
+  j["ratio"] = nullptr;
+  const std::string why = !p.c->skip_reason.empty() ? "skipped: " + p.c->skip_reason
+                          : !p.c->error.empty()     ? "failed: " + p.c->error
+                                                    : "";
+  if (!why.empty()) {
+    j["peer_error"] = why;
+    return j;
+  }
+  const std::vector<double>& mine = self.samples.at(k);
+  const std::vector<double>& theirs = p.c->samples.at(p.k);
+  j["peer_value"] = round_sig(median(theirs));
+  if (mine.size() != theirs.size()) return j;  // repetitions no longer pair up
+  std::vector<double> ratios;
+  for (std::size_t r = 0; r < mine.size(); ++r) {
+    ratios.push_back(cmp.higher_is_better ? mine[r] / theirs[r] : theirs[r] / mine[r]);
+  }
+  j["ratio"] = round_sig(median(ratios));
+  return j;
+}
+
+/// The line of an output that has no figure: skipped or failed.
+inline void emit_missing(const output& o, const bench_case& c, const nlohmann::json& extra) {
+  nlohmann::ordered_json j;
+  j["bench"] = o.bench;
+  j["mode"] = c.mode;
+  j["value"] = nullptr;
+  j["unit"] = o.unit;
+  j["runs"] = 0;
+  j["min"] = nullptr;
+  j["median"] = nullptr;
+  j["max"] = nullptr;
+  for (const auto& [key, val] : extra.items()) j[key] = val;
+  if (c.skip_reason.empty()) {
+    j["error"] = c.error;
+  } else {
+    j["skipped"] = c.skip_reason;
+  }
+  j["load1"] = load1();
+  std::cout << j.dump() << std::endl;
+}
+
+/// The selected cases, plus every case they name as a peer (a peer runs even
+/// when --filter or --mode would leave it out: a ratio needs both sides).
+inline std::vector<bench_case*> select(std::vector<bench_case>& cases, const config& cfg) {
+  std::vector<bench_case*> all;
+  for (auto& c : cases) all.push_back(&c);
+  std::vector<bench_case*> selected;
+  auto add = [&](bench_case* c) {
+    if (std::find(selected.begin(), selected.end(), c) == selected.end()) selected.push_back(c);
+  };
+  for (bench_case* c : all) {
+    const bool any = std::any_of(c->outputs.begin(), c->outputs.end(),
+                                 [&](const output& o) { return cfg.wants(o.bench); });
+    if (!any || !cfg.selects(c->mode, c->extra)) continue;
+    for (const output& o : c->outputs) {
+      if (!cfg.wants(o.bench)) continue;
+      for (const comparison& cmp : o.peers) {
+        const bench_case* peer = find_peer(all, *c, cmp.peer_bench).c;
+        for (bench_case* candidate : all) {
+          if (candidate == peer) add(candidate);
+        }
+      }
+    }
+    add(c);
+  }
+  // Keep the order of `cases`: a peer case placed just before its procpool
+  // case runs just before it in every repetition.
+  std::vector<bench_case*> ordered;
+  for (bench_case* c : all) {
+    if (std::find(selected.begin(), selected.end(), c) != selected.end()) ordered.push_back(c);
+  }
+  return ordered;
+}
+
+/// Prints every wanted output of `c`, with its comparisons.
+inline void emit_case(const bench_case& c, const std::vector<bench_case*>& selected, const config& cfg) {
+  for (std::size_t k = 0; k < c.outputs.size(); ++k) {
+    const output& o = c.outputs[k];
+    if (!cfg.wants(o.bench)) continue;
+    nlohmann::json extra = c.extra;
+    for (const auto& [key, val] : o.extra.items()) extra[key] = val;
+    if (!c.skip_reason.empty() || !c.error.empty()) {
+      emit_missing(o, c, extra);
+      continue;
+    }
+    for (std::size_t i = 0; i < o.peers.size(); ++i) {
+      const nlohmann::json cmp = compare(c, k, o.peers[i], find_peer(selected, c, o.peers[i].peer_bench));
+      if (i == 0) {
+        for (const auto& [key, val] : cmp.items()) extra[key] = val;
+      } else {
+        extra["other_peers"].push_back(cmp);
+      }
+    }
+    emit(o.bench, c.mode, o.unit, c.samples[k], extra);
+  }
+}
+
+}  // namespace detail
 
 /// Runs every selected case `runs` times, interleaved (run 1 of every case,
 /// then run 2 ...), so a burst of load from elsewhere on the machine spreads
 /// over all cases instead of spoiling one; then prints every output's figure.
+/// A case whose run throws is reported with "error" (the others carry on, the
+/// program then exits non-zero); a skipped case is reported with "skipped".
 inline void run_interleaved(std::vector<bench_case>& cases, int runs, const config& cfg) {
-  std::vector<bench_case*> selected;
-  for (auto& c : cases) {
-    const bool any = std::any_of(c.outputs.begin(), c.outputs.end(),
-                                 [&](const output& o) { return cfg.wants(o.bench); });
-    if (any && cfg.selects(c.mode, c.extra)) selected.push_back(&c);
+  const std::vector<bench_case*> selected = detail::select(cases, cfg);
+  for (bench_case* c : selected) {
+    if (!c->skip_reason.empty()) note("skipped (" + c->outputs.front().bench + "): " + c->skip_reason);
   }
-  std::map<bench_case*, std::string> failed;  // case -> what the library threw
   for (int r = 0; r < runs; ++r) {
     for (bench_case* c : selected) {
-      if (failed.count(c) != 0) continue;
+      if (!c->error.empty() || !c->skip_reason.empty()) continue;
       std::vector<double> v;
       try {
         v = c->run();
       } catch (const std::exception& e) {
-        // Report it as this case's figure and carry on with the others; the
-        // program still exits non-zero at the end.
-        failed[c] = e.what();
+        c->error = e.what();
         note("FAILED (" + c->outputs.front().bench + ", " + c->mode + "): " + e.what());
         continue;
       }
@@ -314,33 +461,9 @@ inline void run_interleaved(std::vector<bench_case>& cases, int runs, const conf
       for (std::size_t k = 0; k < v.size(); ++k) c->samples[k].push_back(v[k]);
     }
   }
-  for (bench_case* c : selected) {
-    for (std::size_t k = 0; k < c->outputs.size(); ++k) {
-      const output& o = c->outputs[k];
-      if (!cfg.wants(o.bench)) continue;
-      nlohmann::json extra = c->extra;
-      for (const auto& [key, val] : o.extra.items()) extra[key] = val;
-      const auto it = failed.find(c);
-      if (it != failed.end()) {
-        nlohmann::ordered_json j;
-        j["bench"] = o.bench;
-        j["mode"] = c->mode;
-        j["value"] = nullptr;
-        j["unit"] = o.unit;
-        j["runs"] = 0;
-        j["min"] = nullptr;
-        j["median"] = nullptr;
-        j["max"] = nullptr;
-        for (const auto& [key, val] : extra.items()) j[key] = val;
-        j["error"] = it->second;
-        j["load1"] = load1();
-        std::cout << j.dump() << std::endl;
-        continue;
-      }
-      emit(o.bench, c->mode, o.unit, c->samples[k], extra);
-    }
-  }
-  if (!failed.empty()) throw std::runtime_error(std::to_string(failed.size()) + " case(s) failed (see above)");
+  for (const bench_case* c : selected) detail::emit_case(*c, selected, cfg);
+  const auto failed = std::count_if(selected.begin(), selected.end(), [](const bench_case* c) { return !c->error.empty(); });
+  if (failed > 0) throw std::runtime_error(std::to_string(failed) + " case(s) failed (see above)");
 }
 
 }  // namespace bench
