@@ -10,12 +10,22 @@
 #   bench/run.sh --quick             # every family, fewer items and runs (CI)
 #   bench/run.sh --only latency,map  # some families
 #   bench/run.sh -- --filter p50     # args after -- go to every program
+#   bench/run.sh --compare > r.jsonl # procpool against its peers, targets table on stderr
+#
+# Figures compared with a peer (Python's multiprocessing, boost::asio's
+# thread_pool, a pipe ping-pong, xargs -P; run in the same repetitions) also
+# carry "peer", "peer_value" and "ratio" (> 1: procpool is better). Whenever a
+# run printed such figures, the targets table (bench/compare.py) follows on
+# stderr, after the JSON; stdout stays JSON lines only.
 #
 # Options:
 #   --quick            fewer items and repetitions: well under a minute of runs
+#   --compare          only the families with peers (submit, map, latency,
+#                      startup, payload, run) and only their 2-worker
+#                      configurations (what the targets are stated for)
 #   --build-dir DIR    build directory (default: build-bench/ in the repository)
 #   --only LIST        comma-separated families: submit, map, latency, scaling,
-#                      startup, memory, payload, shared
+#                      startup, memory, payload, shared, run
 #   --no-build         run what DIR already holds
 #   --werror           build the library with PROCPOOL_WARNINGS_AS_ERRORS=ON too
 #                      (the bench programs always build with -Werror)
@@ -30,6 +40,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly REPO
 
 quick=0
+compare=0
 build_dir=""
 only=""
 build=1
@@ -43,6 +54,7 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1; shift ;;
+    --compare) compare=1; shift ;;
     --build-dir) [[ $# -ge 2 ]] || die "--build-dir needs a value"; build_dir=$2; shift 2 ;;
     --build-dir=*) build_dir=${1#*=}; shift ;;
     --only) [[ $# -ge 2 ]] || die "--only needs a value"; only=$2; shift 2 ;;
@@ -77,6 +89,10 @@ mapfile -t families < <(grep -v '^$' "$list")
 if ! printf '%s\n' "${families[@]}" | grep -qx shared; then
   log "family 8 (shared_dict/shared_array) is not in this build: the pool has no shared-state API (make_dict) yet"
 fi
+if [[ -z $only && $compare -eq 1 ]]; then
+  # The compared families this build has (run needs the procpool command).
+  only=$(printf '%s\n' "${families[@]}" | grep -xE 'submit|map|latency|startup|payload|run' | paste -sd, -)
+fi
 if [[ -n $only ]]; then
   IFS=, read -r -a wanted <<<"$only"
   for w in "${wanted[@]}"; do
@@ -91,7 +107,12 @@ if [[ $quick -eq 1 ]]; then
   args+=(--quick)
   limit=120
 fi
+[[ $compare -eq 1 ]] && args+=(--workers 2)
 args+=("${prog_args[@]}")
+
+# The JSON lines are also kept here, for the targets table at the end.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 
 log "load average before: $(cat /proc/loadavg) ($(nproc) CPUs)"
 failed=()
@@ -101,14 +122,22 @@ for f in "${families[@]}"; do
   [[ -x $exe ]] || die "$exe not built"
   t0=$SECONDS
   log "$f"
-  # stdout (the JSON lines) passes straight through; a hung program is killed.
-  if ! timeout --kill-after=10 "$limit" "$exe" "${args[@]}"; then
+  # stdout (the JSON lines) streams through tee; a hung program is killed.
+  if ! timeout --kill-after=10 "$limit" "$exe" "${args[@]}" | tee -a "$results"; then
     log "$f FAILED"
     failed+=("$f")
   fi
   log "$f took $((SECONDS - t0)) s"
 done
 log "load average after: $(cat /proc/loadavg); all runs took $((SECONDS - start)) s"
+if grep -q '"peer":' "$results"; then
+  if command -v python3 >/dev/null 2>&1; then
+    log "targets: procpool against its peers (bench/compare.py)"
+    python3 "$REPO/bench/compare.py" "$results" >&2
+  else
+    log "targets table skipped: python3 not found (the JSON lines above carry every ratio)"
+  fi
+fi
 if [[ ${#failed[@]} -gt 0 ]]; then
   log "FAILED: ${failed[*]}"
   exit 1
