@@ -17,6 +17,9 @@ readonly PACKAGES=(
   libcli11-dev
   libssl-dev  # libcrypto: the built-in sha256 task
   jq          # tests: the docs/cli.md recipes pipe through jq
+  python3     # bench: the multiprocessing peer (bench/peers/mp_peer.py) and the tables
+  openmpi-bin      # the MPI backend's tests run under mpiexec
+  libopenmpi-dev   # the MPI backend (PROCPOOL_WITH_MPI)
   cmake
   g++
   make
