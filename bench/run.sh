@@ -20,12 +20,12 @@
 #
 # Options:
 #   --quick            fewer items and repetitions: well under a minute of runs
-#   --compare          only the families with peers (submit, map, latency,
-#                      startup, payload, run) and only their 2-worker
+#   --compare          the families with peers or targets (submit, map, latency,
+#                      startup, payload, run, growth) and only their 2-worker
 #                      configurations (what the targets are stated for)
 #   --build-dir DIR    build directory (default: build-bench/ in the repository)
 #   --only LIST        comma-separated families: submit, map, latency, scaling,
-#                      startup, memory, payload, shared, run
+#                      startup, memory, payload, shared, run, growth
 #   --no-build         run what DIR already holds
 #   --werror           build the library with PROCPOOL_WARNINGS_AS_ERRORS=ON too
 #                      (the bench programs always build with -Werror)
@@ -91,7 +91,7 @@ if ! printf '%s\n' "${families[@]}" | grep -qx shared; then
 fi
 if [[ -z $only && $compare -eq 1 ]]; then
   # The compared families this build has (run needs the procpool command).
-  only=$(printf '%s\n' "${families[@]}" | grep -xE 'submit|map|latency|startup|payload|run' | paste -sd, -)
+  only=$(printf '%s\n' "${families[@]}" | grep -xE 'submit|map|latency|startup|payload|run|growth' | paste -sd, -)
 fi
 if [[ -n $only ]]; then
   IFS=, read -r -a wanted <<<"$only"

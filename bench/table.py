@@ -11,7 +11,9 @@ import json
 import statistics
 import sys
 
-SKIP = {"bench", "mode", "value", "unit", "runs", "min", "median", "max", "load1", "error", "supervisor_rss_kib"}
+SKIP = {"bench", "mode", "value", "unit", "runs", "min", "median", "max", "load1", "error", "supervisor_rss_kib",
+        # a comparison's fields vary from run to run; bench/compare.py tabulates them
+        "peer", "peer_value", "ratio", "other_peers", "peer_error", "skipped"}
 
 
 def key_of(j):
