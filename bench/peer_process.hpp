@@ -46,6 +46,35 @@ namespace bench {
   return {};
 }
 
+namespace detail {
+
+/// Starts argv (argv[0] a path) with `fa` applied to the child's descriptors;
+/// destroys `fa`. Throws if it cannot start.
+[[nodiscard]] inline pid_t spawn(const std::vector<std::string>& argv, posix_spawn_file_actions_t& fa) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));  // posix_spawn's signature
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::system_error(rc, std::generic_category(), "posix_spawn " + argv[0]);
+  return pid;
+}
+
+/// Reaps `pid`; throws unless it exited 0 (a peer that failed its own checks).
+inline void wait_ok(pid_t pid, const std::vector<std::string>& argv) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string cmd;
+    for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    throw std::runtime_error("'" + cmd + "' failed (wait status " + std::to_string(status) + ")");
+  }
+}
+
+}  // namespace detail
+
 /// Runs argv (argv[0] a path) to completion with stdout captured; returns
 /// what it wrote there. Throws if it cannot start or does not exit 0.
 [[nodiscard]] inline std::string run_capturing(const std::vector<std::string>& argv) {
@@ -54,17 +83,15 @@ namespace bench {
   posix_spawn_file_actions_t fa;
   ::posix_spawn_file_actions_init(&fa);
   ::posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  ::close(out[1]);
-  if (rc != 0) {
+  try {
+    pid = detail::spawn(argv, fa);
+  } catch (...) {
     ::close(out[0]);
-    throw std::system_error(rc, std::generic_category(), "posix_spawn " + argv[0]);
+    ::close(out[1]);
+    throw;
   }
+  ::close(out[1]);  // so that read() sees end of file when the child exits
   std::string text;
   char buf[4096];
   for (;;) {
@@ -76,13 +103,7 @@ namespace bench {
     }
   }
   ::close(out[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("peer " + argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed (status " +
-                             std::to_string(status) + ")");
-  }
+  detail::wait_ok(pid, argv);
   return text;
 }
 
@@ -93,22 +114,9 @@ namespace bench {
   posix_spawn_file_actions_t fa;
   ::posix_spawn_file_actions_init(&fa);
   ::posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::system_error(rc, std::generic_category(), "posix_spawn " + argv[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error(argv[0] + " failed (status " + std::to_string(status) + ")");
-  }
-  return s;
+  detail::wait_ok(detail::spawn(argv, fa), argv);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 /// Runs a peer program and returns the numbers of the JSON array on the last
