@@ -16,6 +16,8 @@ import json
 import sys
 from dataclasses import dataclass, field
 
+from table import fmt  # bench/table.py: the same number format in both tables
+
 
 @dataclass
 class Target:
@@ -55,16 +57,6 @@ TARGETS = [
     Target("memory: a retained result, over its value", "retained_result_overhead",
            {"mode": "process"}, text="<= 200 bytes each", max_value=200),
 ]
-
-
-def fmt(v):
-    if v is None:
-        return "-"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.3g}"
 
 
 def read_lines(paths):
