@@ -5,6 +5,9 @@ include(CMakePackageConfigHelpers)
 
 set(PROCPOOL_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/procpool)
 set(_pp_targets procpool_shared procpool_worker procpool_supervisor procpool_procpool)
+if(TARGET procpool_mpi)
+  list(APPEND _pp_targets procpool_mpi)
+endif()
 set(PROCPOOL_HAVE_CLI11 OFF)
 if(TARGET procpool_cli)
   list(APPEND _pp_targets procpool_cli)
@@ -43,6 +46,12 @@ if(TARGET procpool_cli)
   # procpool_cli links libcrypto privately (the sha256 task); being static, a
   # program that uses it links with `pkg-config --static --libs procpool`.
   set(_pp_pc_requires_private "libcrypto")
+endif()
+if(PROCPOOL_WITH_MPI)
+  # The MPI backend is inside the static libprocpool_supervisor: MPI's library too.
+  foreach(_pp_lib IN LISTS MPI_CXX_LIBRARIES)
+    string(APPEND _pp_pc_libs " ${_pp_lib}")
+  endforeach()
 endif()
 # Relocatable: the prefix is found from where the .pc file is installed.
 file(RELATIVE_PATH _pp_pc_up "/_/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/_")

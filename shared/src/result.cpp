@@ -22,6 +22,10 @@ void to_json(nlohmann::json& j, const result& r) {
   j["attempts"] = r.attempts;
   if (!r.attempt_errors.empty()) j["attempt_errors"] = r.attempt_errors;
   j["worker_pid"] = r.worker_pid;
+  if (!r.host.empty()) {
+    j["host"] = r.host;
+    j["rank"] = r.rank;
+  }
   if (r.started_at.time_since_epoch().count() != 0) {
     j["started_at_ms"] = ms_since_epoch(r.started_at);
     if (r.finished_at >= r.started_at) {

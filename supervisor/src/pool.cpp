@@ -125,7 +125,14 @@ const options& pool::config() const noexcept { return impl_->config(); }
 
 // ---- shared state --------------------------------------------------------------
 
-detail::shared_state_arena& pool::shared_state() const noexcept { return impl_->shared_state(); }
+detail::shared_state_arena& pool::shared_state() const {
+  if (impl_->config().backend == backend_kind::mpi) {
+    throw error(errc::invalid_argument,
+                "pool: shared-state objects (make_dict, make_array, make_queue, make_event, make_lock, "
+                "make_rlock) live on one node; options::backend = mpi refuses them");
+  }
+  return impl_->shared_state();
+}
 
 shared_dict pool::make_dict(std::string_view name, std::size_t capacity,
                             std::size_t max_entry_bytes) {

@@ -2,11 +2,13 @@
 #include "arguments.hpp"
 #include "backend/backend.hpp"
 #include "backend/local_backend.hpp"
+#include "backend/mpi/mpi_backend_factory.hpp"
 
 namespace procpool::detail {
 
 std::unique_ptr<backend> make_backend(const options& opts) {
   validate_options(opts);
+  if (opts.backend == backend_kind::mpi) return mpi::make_mpi_backend(opts);
   switch (opts.mode) {
     case mode::thread:
       return std::make_unique<local_backend>(opts, segment::kind::private_, &make_thread_launcher);

@@ -36,6 +36,8 @@ struct result {
   int worker_pid = 0;            ///< the process that ran it (the pool's pid in thread mode)
   std::chrono::system_clock::time_point started_at{};
   std::chrono::system_clock::time_point finished_at{};
+  int rank = 0;                  ///< the MPI rank that ran it (0 outside the MPI backend)
+  std::string host;              ///< the host that ran it (MPI backend only; else empty)
 
   [[nodiscard]] bool ok() const noexcept { return state == task_state::done; }
 };

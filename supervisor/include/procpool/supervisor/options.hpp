@@ -34,6 +34,10 @@ enum class mode { thread, process };
 ///    procpool::run_worker_if_requested(argc, argv)) or options::worker_executable.
 enum class start_method { fork_server, fork, spawn };
 
+/// Where tasks run: this machine's workers (local), or every rank of an MPI
+/// job started by the site's launcher (mpi; see <procpool/supervisor/mpi.hpp>).
+enum class backend_kind { local, mpi };
+
 /// How long the pool keeps a finished tag's result for result() / take().
 ///  - keep_until_taken (default): until take() removes it.
 ///  - drop_once_delivered: until it was delivered once: its callback ran, or
@@ -119,7 +123,18 @@ struct options {
   /// as "procpool: <sentence>". Called from the pool's threads; must not throw.
   std::function<void(std::string_view)> diagnostic{};
 
+  /// local: this machine's workers. mpi: rank 0 supervises and every rank runs
+  /// `workers` process-mode workers (agent ranks must call
+  /// procpool::mpi::serve_if_agent). Shared-state objects are refused with mpi.
+  procpool::backend_kind backend = procpool::backend_kind::local;
+  /// mpi: tasks sent to a rank beyond its workers (its credits are workers +
+  /// this), so a slow rank never hoards work.
+  int mpi_prefetch = 1;
+  /// mpi: whether rank 0 runs tasks too (false: it only supervises).
+  bool mpi_rank0_runs_tasks = true;
+
   options& with_mode(procpool::mode m) { mode = m; return *this; }
+  options& with_backend(procpool::backend_kind b) { backend = b; return *this; }
   options& with_workers(int n) { workers = n; return *this; }
   options& with_start(procpool::start_method s) { start = s; return *this; }
   options& with_worker_executable(std::string path) { worker_executable = std::move(path); return *this; }

@@ -250,7 +250,9 @@ class pool {
 
  private:
   friend class unordered_results;
-  [[nodiscard]] detail::shared_state_arena& shared_state() const noexcept;
+  /// Throws procpool::error(invalid_argument) with options::backend = mpi:
+  /// shared-state objects are node-local, so that backend refuses them.
+  [[nodiscard]] detail::shared_state_arena& shared_state() const;
   std::shared_ptr<detail::pool_front> impl_;
 };
 

@@ -2,8 +2,22 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 namespace procpool {
+
+/// One rank of the MPI backend (pool_stats::ranks).
+struct rank_stats {
+  int rank = 0;
+  std::string host;
+  int pid = 0;                    ///< the rank's process
+  std::size_t workers_alive = 0;  ///< as the rank last reported
+  std::size_t in_flight = 0;      ///< tasks sent to the rank, not yet reported back
+  std::size_t max_in_flight = 0;  ///< the most it ever held (at most its credits)
+  std::size_t credits = 0;        ///< its workers + options::mpi_prefetch
+  std::size_t finished = 0;       ///< outcomes it reported
+};
 
 struct pool_stats {
   std::size_t workers_alive = 0;    ///< started and not yet reaped
@@ -21,6 +35,7 @@ struct pool_stats {
   std::size_t crashed = 0;
   std::size_t cancelled = 0;
   std::size_t callback_errors = 0;  ///< on_done/on_error callbacks that threw
+  std::vector<rank_stats> ranks;    ///< MPI backend: one row per rank (empty otherwise)
 };
 
 }  // namespace procpool

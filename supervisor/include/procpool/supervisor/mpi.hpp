@@ -1,0 +1,34 @@
+// procpool over MPI: one pool on rank 0 of a job started by the site's
+// launcher (mpirun, mpiexec, srun --mpi=pmix), every rank running tasks.
+//
+//   int main(int argc, char** argv) {
+//     procpool::mpi::serve_if_agent(argc, argv);  // ranks != 0 serve, then exit
+//     procpool::pool pool(procpool::options{}.with_backend(procpool::backend_kind::mpi));
+//     ...                                          // rank 0: the ordinary pool API
+//   }
+//
+// Every rank runs the same program (its task registry is compared at start).
+// One MPI pool per process: MPI cannot be initialised again once finalized.
+#pragma once
+
+namespace procpool::mpi {
+
+/// On an agent rank (a rank other than 0, as the launcher's environment
+/// says): initialises MPI, greets rank 0, runs rank 0's tasks on this node's
+/// workers until rank 0's pool ends, finalizes MPI and exits the process (0;
+/// 1 if rank 0 refused this rank or its workers could not start). On rank 0
+/// or without a launcher: returns at once. Also does what
+/// run_worker_if_requested does (agents start their workers as fresh
+/// programs). Blocks (agents: until the job ends). Call it first in main(),
+/// from the main thread, before any pool exists.
+void serve_if_agent(int argc, char** argv);
+
+/// Whether this build has the MPI backend (PROCPOOL_WITH_MPI). Thread-safe.
+[[nodiscard]] bool available() noexcept;
+
+/// This process's rank as its launcher's environment gives it (Open MPI,
+/// PMIx, MPICH's Hydra, Slurm), or -1 when not started by a launcher.
+/// Thread-safe; does not initialise MPI.
+[[nodiscard]] int launcher_rank() noexcept;
+
+}  // namespace procpool::mpi

@@ -1,0 +1,175 @@
+// The MPI backend's thread on rank 0: sends pending tasks to ranks with
+// credits (in batches), receives outcomes and the agents' state, sends
+// control words; never waits inside MPI (see mpi_backend.hpp).
+#include "backend/mpi/mpi_backend.hpp"
+
+#include "backend/mpi/mpi_handshake.hpp"
+#include "front/diagnostics.hpp"
+#include "outcomes.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace procpool::detail::mpi {
+
+void mpi_backend::mpi_loop() noexcept {
+  backoff pause;
+  try {
+    for (;;) {
+      const bool worked = mpi_pass();
+      std::unique_lock<std::mutex> lock(m_);
+      if (ended_) break;
+      if (worked || woken_) {
+        woken_ = false;
+        pause.reset();
+        continue;
+      }
+      // Lock held: a push sets woken_ under m_ before it notifies, so it is
+      // either seen above or wakes this wait.
+      wake_cv_.wait_for(lock, pause.next());
+    }
+  } catch (const std::exception& e) {
+    // A fault in the messaging itself: the job cannot go on consistently.
+    diagnose(opts_, std::string("mpi backend: ") + e.what() + ": aborting the MPI job");
+    MPI_Abort(MPI_COMM_WORLD, 70);
+  }
+}
+
+bool mpi_backend::mpi_pass() {
+  bool worked = receive_all();
+  outgoing out;
+  bool end = false;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    out = take_outgoing_locked();
+    end = end_wanted_;
+  }
+  worked = send_outgoing(out) || worked;
+  worked = transport_.progress() || worked;
+  if (end) end_agents();
+  return worked;
+}
+
+mpi_backend::outgoing mpi_backend::take_outgoing_locked() {
+  outgoing out;
+  out.batches.resize(ranks_.size());
+  // Round robin, one task per rank with credits per turn: work spreads evenly.
+  bool any = phase_ != phase::stopping;
+  while (any && !pending_.empty()) {
+    any = false;
+    for (std::size_t k = 0; k < ranks_.size() && !pending_.empty(); ++k) {
+      const std::size_t r = (next_rank_ + k) % ranks_.size();
+      rank_slot& slot = ranks_[r];
+      if (slot.in_flight.size() >= slot.credits) continue;
+      owned_task t = std::move(pending_.front());
+      pending_.pop_front();
+      slot.in_flight.insert(t.id);
+      slot.max_in_flight = std::max(slot.max_in_flight, slot.in_flight.size());
+      out.batches[r].push_back(std::move(t));
+      any = true;
+    }
+    next_rank_ = (next_rank_ + 1) % ranks_.size();
+  }
+  if (drop_wanted_) {
+    drop_wanted_ = false;
+    out.controls.push_back(control_op::drop);
+  }
+  if (stop_wanted_ && !stop_sent_) {
+    stop_sent_ = true;
+    out.controls.push_back(control_op::stop);
+    out.grace = stop_grace_;
+  }
+  if (phase_ == phase::closing && !close_sent_ && pending_.empty()) {
+    // Only once every task went: an agent that closes leaves when its queue is empty.
+    close_sent_ = true;
+    out.controls.push_back(control_op::close);
+    out.close_local = true;
+  }
+  return out;
+}
+
+bool mpi_backend::send_outgoing(outgoing& out) {
+  bool worked = false;
+  std::vector<finished_task> refused;
+  for (std::size_t r = 0; r < out.batches.size(); ++r) {
+    std::vector<owned_task>& batch = out.batches[r];
+    if (batch.empty()) continue;
+    worked = true;
+    if (r != 0) {
+      transport_.send(static_cast<int>(r), wire_tag::tasks, pack_tasks(batch));
+      continue;
+    }
+    for (const owned_task& t : batch) {
+      if (!local_->push_again(t.view())) {
+        refused.emplace_back(t.id, make_result(task_state::cancelled, "procpool::cancelled",
+                                               "the pool stopped before the task could run"));
+      }
+    }
+  }
+  if (worked) space_cv_.notify_all();
+  for (const control_op op : out.controls) {
+    for (int r = 1; r < world_.size; ++r) transport_.send(r, wire_tag::control, pack_control(op, out.grace));
+    worked = true;
+  }
+  if (out.close_local) local_->close();
+  if (!refused.empty()) tasks_finished(refused);
+  if (!out.controls.empty()) stopped_cv_.notify_all();
+  return worked;
+}
+
+bool mpi_backend::receive_all() {
+  bool any = false;
+  while (std::optional<incoming> in = transport_.receive()) {
+    any = true;
+    if (in->tag == wire_tag::results) on_results(in->source, in->bytes);
+  }
+  return any;
+}
+
+void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
+  std::vector<finished_task> done;
+  agent_state st;
+  unpack_results(bytes, done, st);
+  std::string failure;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    rank_slot& k = ranks_[static_cast<std::size_t>(rank)];
+    for (auto& [id, r] : done) {
+      k.in_flight.erase(id);
+      ++k.finished;
+      r.rank = rank;
+      r.host = k.who.host;
+    }
+    if (k.state.failure.empty() && !st.failure.empty()) {
+      failure = "rank " + std::to_string(rank) + " (host " + k.who.host + "): " + st.failure;
+      k.credits = 0;  // it runs nothing more
+    }
+    k.state = std::move(st);
+  }
+  stopped_cv_.notify_all();
+  if (!done.empty()) listener_->tasks_finished(done);
+  listener_->workers_changed();
+  if (!failure.empty()) {
+    listener_->backend_failed(failure, {});
+    std::vector<std::uint64_t> dropped = stop(opts_.terminate_grace);
+    listener_->backend_failed(failure, std::move(dropped));
+  }
+}
+
+void mpi_backend::end_agents() noexcept {
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    if (ended_) return;
+    ended_ = true;
+  }
+  try {
+    for (int r = 1; r < world_.size; ++r) transport_.send(r, wire_tag::control, pack_control(control_op::end));
+    flush(transport_);
+  } catch (const std::exception& e) {
+    diagnose(opts_, std::string("mpi backend: ending the agents: ") + e.what());
+  }
+}
+
+}  // namespace procpool::detail::mpi
