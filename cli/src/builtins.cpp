@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <procpool/worker/task.hpp>
+#include <procpool/worker/worker_main.hpp>
 #include <system_error>
 #include <thread>
 
@@ -210,7 +212,9 @@ void register_builtin_tasks() {
     register_if_free(t[2], make_task_entry("primes", &primes_task));
     register_if_free(t[3], make_task_entry("sha256", &sha256_task));
     register_if_free(t[4], make_task_entry("sleep", &sleep_task));
-    note_supervisor_process();
+    // A spawned worker (MPI agents start theirs so) runs this too: it is not
+    // the supervisor, whose exec children need a process group of their own.
+    if (std::getenv(procpool::detail::worker_env) == nullptr) note_supervisor_process();
   });
 }
 

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <limits>
 #include <procpool/cli.hpp>
+#include <procpool/supervisor/mpi.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <string>
 #include <vector>
@@ -105,6 +106,7 @@ int list_tasks(bool as_json) {
 /// run_options holds it.
 struct run_flags {
   std::string mode = "process";
+  std::string backend = "local";
   std::string halt;       ///< --halt-on-error's value ("true", "soon", "now")
   std::string halt_rule;  ///< --halt's value
   bool progress = false;
@@ -150,6 +152,12 @@ void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
   run.add_option("--mode", f.mode, "Where tasks run: process (forked workers) or thread")
       ->check(CLI::IsMember({"process", "thread"}))
       ->type_name("MODE")
+      ->capture_default_str();
+  run.add_option("--backend", f.backend,
+                 "local (this machine) or mpi (every rank of an MPI job: start the command with "
+                 "mpirun/mpiexec/srun; rank 0 reads and writes, every rank runs -j workers)")
+      ->check(CLI::IsMember({"local", "mpi"}))
+      ->type_name("BACKEND")
       ->capture_default_str();
   // --jobs and -P: the names xargs and GNU parallel users type.
   run.add_option("-j,--workers,--jobs,-P", o.workers,
@@ -255,6 +263,7 @@ CLI::App* add_run_command(CLI::App& app, detail::run_options& o, run_flags& f) {
 /// The flags' values into `o` (after parsing).
 void apply_run_flags(const run_flags& f, detail::run_options& o) {
   o.mode = f.mode == "thread" ? procpool::mode::thread : procpool::mode::process;
+  o.backend = f.backend == "mpi" ? procpool::backend_kind::mpi : procpool::backend_kind::local;
   if (o.workers > max_workers) {
     std::fprintf(stderr, "procpool: -j %d is more than %d; using %d\n", o.workers, max_workers,
                  max_workers);
@@ -344,6 +353,10 @@ int main_impl(int argc, char** argv) {
 
 int main(int argc, char** argv) noexcept {
   try {
+    // Under an MPI launcher, ranks other than 0 serve rank 0's pool and exit
+    // here (the built-in tasks first: every rank's registry must match).
+    detail::register_builtin_tasks();
+    procpool::mpi::serve_if_agent(argc, argv);
     return main_impl(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "procpool: %s\n", e.what());

@@ -159,6 +159,12 @@ void format_result(std::string& out, const procpool::result& r, std::uint64_t li
     out.append(",\"worker_pid\":");
     append_int(out, r.worker_pid);
   }
+  if (!r.host.empty()) {  // --backend mpi
+    out.append(",\"host\":");
+    append_json_string(out, r.host);
+    out.append(",\"rank\":");
+    append_int(out, r.rank);
+  }
   if (r.started_at.time_since_epoch().count() != 0) {
     out.append(",\"started_at\":\"");
     append_iso8601_utc(out, r.started_at);
@@ -253,7 +259,14 @@ std::string joblog_command(std::string_view task, const std::vector<std::string>
 void format_joblog(std::string& out, const procpool::result& r, std::uint64_t line, bool is_exec,
                    std::string_view command) {
   append_int(out, static_cast<std::int64_t>(line));
-  out.append("\t:\t");
+  // Host: ":" (this machine), or with --backend mpi "<host>/<rank>".
+  if (r.host.empty()) {
+    out.append("\t:\t");
+  } else {
+    out.push_back('\t');
+    append_joblog_field(out, r.host + "/" + std::to_string(r.rank));
+    out.push_back('\t');
+  }
   const bool started = r.started_at.time_since_epoch().count() != 0;
   const double start_s =
       started ? std::chrono::duration<double>(r.started_at.time_since_epoch()).count() : 0.0;

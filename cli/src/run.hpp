@@ -30,6 +30,7 @@ struct halt_rule {
 
 struct run_options {
   procpool::mode mode = procpool::mode::process;
+  procpool::backend_kind backend = procpool::backend_kind::local;  ///< --backend
   int workers = 1;
   std::size_t max_queue = 1024;
   double timeout_seconds = 0;  ///< 0: no limit

@@ -40,6 +40,7 @@ std::string_view errc_name(errc e) {
 procpool::options pool_options(const run_options& o) {
   procpool::options po;
   po.mode = o.mode;
+  po.backend = o.backend;
   po.workers = o.workers;
   po.max_queue = o.max_queue;
   po.task_timeout = seconds_to_ms(o.timeout_seconds);
