@@ -38,8 +38,8 @@ constexpr const char* exit_codes_text =
     "Exit codes: 0 every task ended done; 1 some line did not (failed, crashed, timed_out,\n"
     "cancelled, rejected), exec output was cut (without --allow-truncation) or the output\n"
     "could not be written; 2 usage error; 3/4 stopped by\n"
-    "--halt soon/now; 130/143 interrupted by SIGINT/SIGTERM; 141 standard output closed by\n"
-    "its reader.\n"
+    "--halt soon/now; 130/143 interrupted by SIGINT/SIGTERM; 138 stopped by SIGUSR1; 141\n"
+    "standard output closed by its reader.\n"
     "Formats and details: docs/cli.md";
 
 /// The default worker count: PROCPOOL_WORKERS when set (clamped to 1..4096),

@@ -115,7 +115,11 @@ std::string progress_display::summary(double wall, int signal, bool broken_pipe)
   std::snprintf(tail, sizeof tail, " in %.3f s (%.1f tasks/s)", wall,
                 wall > 0 ? static_cast<double>(finished) / wall : 0.0);
   s += tail;
-  if (signal != 0) s += signal == SIGINT ? "; interrupted (SIGINT)" : "; interrupted (SIGTERM)";
+  if (signal != 0) {
+    s += signal == SIGINT ? "; interrupted (SIGINT)"
+         : signal == SIGUSR1 ? "; stopped (SIGUSR1)"
+                             : "; interrupted (SIGTERM)";
+  }
   if (broken_pipe) s += "; output closed by its reader";
   return s;
 }

@@ -42,6 +42,7 @@ signal_guard::signal_guard() {
   sigemptyset(&stop_signals_);
   sigaddset(&stop_signals_, SIGINT);
   sigaddset(&stop_signals_, SIGTERM);
+  sigaddset(&stop_signals_, SIGUSR1);  // the soft stop an MPI launcher forwards unchanged
   ::pthread_sigmask(SIG_BLOCK, &stop_signals_, &old_mask_);
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
@@ -115,22 +116,39 @@ void stop_control::line_ended(bool ok, std::uint64_t line, std::string_view tag)
 void stop_control::take_signals() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-    ++signals_seen_;
     const int signo = static_cast<int>(si.ssi_signo);
+    if (signo == SIGUSR1) {
+      take_soft_stop_signal();
+      continue;
+    }
+    ++signals_seen_;
     const std::string name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+    // Under an MPI launcher SIGTERM is the hard stop at once: Open MPI turns a
+    // Ctrl-C into SIGTERM on every rank and kills the job about 1 s later.
+    const bool hard = o_.backend == procpool::backend_kind::mpi && signo == SIGTERM;
     if (signals_seen_ == 1) {
-      first_signal_ = signo;
+      if (first_signal_ == 0) first_signal_ = signo;
       if (!o_.quiet) {
         err_.note("procpool: " + name +
-                  ": stopping: queued tasks cancelled, waiting for the running ones (" + name +
-                  " again terminates them)");
+                  (hard ? ": terminating the tasks"
+                        : ": stopping: queued tasks cancelled, waiting for the running ones (" + name +
+                              " again terminates them)"));
       }
-      request(1);
+      request(hard ? 2 : 1);
     } else if (signals_seen_ == 2) {
       if (!o_.quiet) err_.note("procpool: " + name + " again: terminating the tasks");
       request(2);
     }
   }
+}
+
+void stop_control::take_soft_stop_signal() {
+  if (first_signal_ == 0) first_signal_ = SIGUSR1;
+  if (level() >= 1) return;
+  if (!o_.quiet) {
+    err_.note("procpool: SIGUSR1: stopping: queued tasks cancelled, waiting for the running ones");
+  }
+  request(1);
 }
 
 void stop_control::clear_wake() noexcept {

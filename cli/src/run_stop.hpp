@@ -1,4 +1,4 @@
-// Stopping `procpool run`. SIGINT/SIGTERM, --halt, a closed or failed output
+// Stopping `procpool run`. SIGINT/SIGTERM/SIGUSR1, --halt, a closed or failed output
 // and fatal errors all come down to a stop level (1: stop reading input, cancel
 // the queued tasks and wait for the running ones; 2: terminate the tasks too),
 // which the control thread applies to the pool and which ends the main
@@ -28,7 +28,7 @@
 
 namespace procpool::cli::detail {
 
-/// Blocks SIGINT and SIGTERM (to be read from a signalfd; construct it before
+/// Blocks SIGINT, SIGTERM and SIGUSR1 (to be read from a signalfd; construct it before
 /// any thread starts, so every thread inherits the mask) and ignores SIGPIPE
 /// (so a closed output shows up as EPIPE). Restores both when destroyed.
 class signal_guard {
@@ -83,8 +83,9 @@ class stop_control {
   /// Wakes the control thread.
   void wake() noexcept;
 
-  /// Control thread: reads the signals that arrived. The first one stops
-  /// intake (level 1), the second terminates (level 2).
+  /// Control thread: reads the signals that arrived. The first SIGINT or
+  /// SIGTERM stops intake (level 1; with --backend mpi a SIGTERM terminates at
+  /// once), the second terminates (level 2); SIGUSR1 only ever stops intake.
   void take_signals();
   /// Control thread: consumes the wake-ups.
   void clear_wake() noexcept;
@@ -104,7 +105,10 @@ class stop_control {
   std::atomic<std::uint64_t> ended_{0};   // lines ended, for fail=N%
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<bool> fatal_{false};
-  int signals_seen_ = 0;  // the control thread's
+  int signals_seen_ = 0;  // the control thread's: SIGINT and SIGTERM
+
+  /// SIGUSR1: level 1, however often it comes.
+  void take_soft_stop_signal();
 };
 
 }  // namespace procpool::cli::detail

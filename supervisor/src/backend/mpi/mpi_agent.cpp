@@ -14,6 +14,7 @@
 #include <procpool/supervisor/mpi.hpp>
 #include <procpool/worker/worker_main.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -209,6 +210,8 @@ void serve_if_agent(int argc, char** argv) {
   run_worker_if_requested(argc, argv);
   const int rank = launcher_rank();
   if (rank <= 0) return;
+  // The launcher forwards SIGUSR1 (a soft stop) to every rank: rank 0 decides.
+  std::signal(SIGUSR1, SIG_IGN);
   int code = 1;
   try {
     code = detail::mpi::serve_agent();

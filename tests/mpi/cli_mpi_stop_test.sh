@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Stopping `procpool run --backend mpi` under mpiexec -n 3:
+#  1. SIGUSR1 to the launcher drains: reading stops, queued lines end cancelled,
+#     running ones finish done, exit code 138, every line has its result.
+#  2. An agent rank SIGKILLed: the job ends, no process of it is left, the
+#     output is valid JSON Lines, and --resume completes every tag without
+#     running a done tag again.
+#
+#   cli_mpi_stop_test.sh <procpool> <mpiexec> <work dir>
+set -euo pipefail
+procpool=$1 mpiexec=$2 work=$3
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+fail() { echo "cli_mpi_stop_test: $*" >&2; exit 1; }
+for i in $(seq 1 40); do printf '{"tag":"s%d","task":"sleep","args":[200]}\n' "$i"; done > in.jsonl
+
+# Waits (bounded) until FILE has at least N lines.
+wait_lines() {
+  local file=$1 n=$2
+  for _ in $(seq 1 1200); do
+    [[ -f $file && $(wc -l < "$file") -ge $n ]] && return 0
+    sleep 0.05
+  done
+  fail "$file never reached $n lines"
+}
+
+# The processes below PID (recursively).
+descendants() {
+  local p
+  for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done
+}
+
+# ---- 1. SIGUSR1 ----
+"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o usr1.jsonl in.jsonl 2> usr1.err &
+launcher=$!
+wait_lines usr1.jsonl 1
+kill -USR1 "$launcher"
+set +e
+wait "$launcher"
+rc=$?
+set -e
+[[ $rc -eq 138 ]] || { cat usr1.err >&2; fail "SIGUSR1: exit code $rc, expected 138"; }
+[[ $(jq -s 'length' usr1.jsonl) -eq 40 ]] || fail "SIGUSR1: not every line has its result"
+[[ $(jq -s '[.[] | select(.state == "cancelled")] | length' usr1.jsonl) -gt 0 ]] || fail "SIGUSR1: nothing cancelled"
+[[ $(jq -s '[.[] | select(.state != "cancelled" and .state != "done")] | length' usr1.jsonl) -eq 0 ]] \
+  || fail "SIGUSR1: a running task did not finish done"
+grep -q "SIGUSR1" usr1.err || fail "SIGUSR1: not reported"
+
+# ---- 2. an agent rank SIGKILLed, then --resume ----
+"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o out.jsonl in.jsonl 2> kill.err &
+launcher=$!
+wait_lines out.jsonl 6
+tree=$(descendants "$launcher")
+victim=
+for p in $tree; do
+  if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
+    if [[ $(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p) == run ]]; then victim=$p; break; fi
+  fi
+done
+[[ -n $victim ]] || fail "rank 1 not found among: $tree"
+kill -KILL "$victim"
+set +e
+wait "$launcher"
+rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "the job went on after a rank died"
+for _ in $(seq 1 200); do
+  alive=0
+  for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [[ $alive -eq 0 ]] && break
+  sleep 0.05
+done
+[[ $alive -eq 0 ]] || fail "a process of the job is left: $(for p in $tree; do kill -0 "$p" 2>/dev/null && echo "$p"; done)"
+# Every complete line is valid JSON (a line cut by the kill has no newline).
+complete=$(awk 'END { print NR }' out.jsonl)
+[[ -z $(tail -c 1 out.jsonl) ]] || complete=$((complete - 1))
+head -n "$complete" out.jsonl | jq -c . > /dev/null || fail "the output is not valid JSON Lines"
+head -n "$complete" out.jsonl | jq -r 'select(.state == "done") | .tag' | sort > done_before
+cp out.jsonl before.jsonl
+
+"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o out.jsonl --resume in.jsonl 2> resume.err \
+  || { cat resume.err >&2; fail "--resume did not complete"; }
+tail -n +"$((complete + 1))" out.jsonl | jq -r '.tag' | sort > rerun
+[[ -z $(comm -12 done_before rerun) ]] || fail "done tags ran again: $(comm -12 done_before rerun | tr '\n' ' ')"
+[[ $(jq -r 'select(.state == "done") | .tag' out.jsonl 2>/dev/null | sort -u | wc -l) -eq 40 ]] \
+  || fail "not every tag is done after --resume"
+echo "cli_mpi_stop_test: passed"
