@@ -235,6 +235,16 @@ void add_output_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->capture_default_str();
   run.add_flag("--allow-truncation", o.allow_truncation,
                "Output cut at --max-output does not make the exit code non-zero");
+  run.add_option("--results", o.results,
+                 "Write DIR/<tag>/stdout, stderr (exec: all of it, streamed) and result.json "
+                 "for each job (tags escaped, see docs/cli.md)")
+      ->type_name("DIR");
+  run.add_flag("--stdout", o.stdout_mode,
+               "Show each job's output (grouped, as it ends) instead of result lines; result "
+               "lines go to --output, if given");
+  run.add_flag("--tag", o.tag_lines,
+               "With --stdout (implied): start each output line with the job's arguments "
+               "(--tagstring: its tag) and a TAB");
 }
 
 CLI::App* add_run_command(CLI::App& app, detail::run_options& o, run_flags& f) {
@@ -264,6 +274,7 @@ CLI::App* add_run_command(CLI::App& app, detail::run_options& o, run_flags& f) {
 void apply_run_flags(const run_flags& f, detail::run_options& o) {
   o.mode = f.mode == "thread" ? procpool::mode::thread : procpool::mode::process;
   o.backend = f.backend == "mpi" ? procpool::backend_kind::mpi : procpool::backend_kind::local;
+  if (o.tag_lines) o.stdout_mode = true;
   if (o.workers > max_workers) {
     std::fprintf(stderr, "procpool: -j %d is more than %d; using %d\n", o.workers, max_workers,
                  max_workers);

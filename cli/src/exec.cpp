@@ -19,6 +19,7 @@
 #include <system_error>
 #include <utility>
 
+#include "results_dir.hpp"
 #include "text.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX names it only here
@@ -236,7 +237,8 @@ bool pump_until_exit(pid_t pid, child_guard& guard, output_pipes& pipes, command
 void note_supervisor_process() noexcept { supervisor_pid.store(::getpid()); }
 
 command_outcome run_command(const std::vector<std::string>& argv, const task_context* ctx,
-                            std::size_t max_output, std::chrono::milliseconds stop_grace) {
+                            std::size_t max_output, std::chrono::milliseconds stop_grace,
+                            output_files files) {
   if (argv.empty()) throw command_not_started("exec: empty argv");
   const std::string path = resolve_program(argv[0]);
   std::vector<char*> cargv;
@@ -248,14 +250,21 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
   const int null_raw = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_raw < 0) throw_errno("open /dev/null");
   unique_fd devnull = above_stdio(null_raw);
-  auto [out_r, out_w] = make_pipe();
-  auto [err_r, err_w] = make_pipe();
+  // A stream with a file of its own goes straight there; the others through a pipe.
+  auto [out_r, out_w] = files.out >= 0 ? std::pair<unique_fd, unique_fd>{} : make_pipe();
+  auto [err_r, err_w] = files.err >= 0 ? std::pair<unique_fd, unique_fd>{} : make_pipe();
   auto [report_r, report_w] = make_pipe();
 
   // Thread mode runs in the command line process itself: give the command its
   // own process group. In a forked worker it stays in the worker's group.
-  const child_plan plan{path.c_str(), cargv.data(), devnull.get(), out_w.get(), err_w.get(),
-                        report_w.get(), ::getpid(), ::getpid() == supervisor_pid.load()};
+  const child_plan plan{path.c_str(),
+                        cargv.data(),
+                        devnull.get(),
+                        files.out >= 0 ? files.out : out_w.get(),
+                        files.err >= 0 ? files.err : err_w.get(),
+                        report_w.get(),
+                        ::getpid(),
+                        ::getpid() == supervisor_pid.load()};
   // vfork: the child borrows our memory until execve (no page tables to copy,
   // which matters for a large parent); it runs only exec_child.
   auto child = [&plan]() noexcept { exec_child(plan); };
@@ -279,9 +288,11 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
     throw command_not_started("cannot run '" + argv[0] + "': " + std::strerror(child_errno));
   }
 
-  ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
-  output_pipes pipes{std::move(out_r), std::move(err_r)};
+  if (out_r) ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
+  if (err_r) ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
+  const bool out_piped = static_cast<bool>(out_r);
+  const bool err_piped = static_cast<bool>(err_r);
+  output_pipes pipes{std::move(out_r), std::move(err_r), out_piped, err_piped};
   command_outcome o;
   const bool stopped = pump_until_exit(pid, guard, pipes, o, ctx, max_output, stop_grace);
   if (stopped && plan.own_group) ::kill(-pid, SIGKILL);  // whatever is left of its group
@@ -301,18 +312,23 @@ namespace {
 
 std::atomic<std::size_t> max_output_bytes{default_max_output};
 
-/// `raw` as UTF-8 (invalid bytes replaced), at most `limit` bytes: a repair can
-/// make the text longer than the bytes kept, and the limit is what bounds the
-/// result's size. Cut on a character boundary; sets `truncated` when cut.
-std::string kept_text(const std::string& raw, std::size_t limit, bool& truncated) {
-  std::string text;
-  append_utf8_repaired(text, raw);
-  if (text.size() <= limit) return text;
-  std::size_t end = limit;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U) --end;
-  text.resize(end);
-  truncated = true;
-  return text;
+/// The first `limit` bytes of the file behind `fd` (written by the command),
+/// and whether it holds more.
+std::string file_head(int fd, std::size_t limit, bool& truncated) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno("fstat");
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size > limit) truncated = true;
+  std::string head(std::min(size, limit), '\0');
+  std::size_t got = 0;
+  while (got < head.size()) {
+    const ssize_t n = ::pread(fd, head.data() + got, head.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the file shrank under us: keep what is there
+    got += static_cast<std::size_t>(n);
+  }
+  head.resize(got);
+  return head;
 }
 
 /// The failure message: how the command ended and the end of its stderr,
@@ -341,16 +357,25 @@ std::size_t exec_max_output() noexcept { return max_output_bytes.load(); }
 
 nlohmann::json exec_value(const task_context& ctx, const std::vector<std::string>& argv) {
   const std::size_t limit = exec_max_output();
-  command_outcome o = run_command(argv, &ctx, limit);
-  bool truncated = o.truncated;
-  std::string out = kept_text(o.out, limit, truncated);
-  std::string err = kept_text(o.err, limit, truncated);
-  nlohmann::json v = o.status.clean() ? nlohmann::json::object() : end_detail(o.status);
-  if (o.status.clean()) v["exit_code"] = o.status.exit_code.value_or(0);
-  v["stdout"] = std::move(out);
-  v["stderr"] = std::move(err);
-  v["truncated"] = truncated;
-  if (!o.status.clean()) throw command_failed(failure_message(o), std::move(v));
+  command_outcome o;
+  if (results_dir().empty()) {
+    o = run_command(argv, &ctx, limit);
+  } else {  // --results: the command writes into its files; the value keeps their heads
+    const job_output_files f = open_job_output(ctx.tag());
+    o = run_command(argv, &ctx, limit, std::chrono::milliseconds{1000}, {f.out.get(), f.err.get()});
+    o.out = file_head(f.out.get(), limit, o.truncated);
+    o.err = file_head(f.err.get(), limit, o.truncated);
+  }
+  const bool clean = o.status.clean();
+  std::string message = clean ? std::string() : failure_message(o);
+  nlohmann::json v = clean ? nlohmann::json::object() : end_detail(o.status);
+  if (clean) v["exit_code"] = o.status.exit_code.value_or(0);
+  // The bytes as the command wrote them: a JSON result line repairs what is not
+  // UTF-8 when it is written; --stdout prints them unchanged.
+  v["stdout"] = std::move(o.out);
+  v["stderr"] = std::move(o.err);
+  v["truncated"] = o.truncated;
+  if (!clean) throw command_failed(message, std::move(v));
   return v;
 }
 

@@ -81,6 +81,13 @@ void set_exec_max_output(std::size_t bytes) noexcept;
 [[nodiscard]] nlohmann::json exec_value(const task_context& ctx,
                                         const std::vector<std::string>& argv);
 
+/// Where a command's stdout and stderr go instead of a pipe: descriptors of
+/// files (-1: a pipe, read into command_outcome up to max_output bytes).
+struct output_files {
+  int out = -1;
+  int err = -1;
+};
+
 /// Runs `argv` (argv[0] is looked up on PATH unless it contains '/') and waits
 /// for it. Blocks. `ctx` may be null; otherwise the command is stopped (SIGTERM,
 /// then SIGKILL after `stop_grace`) once ctx->stop_requested(), and task_stopped
@@ -88,7 +95,8 @@ void set_exec_max_output(std::size_t bytes) noexcept;
 /// std::system_error when the pipes or the fork fail. Thread-safe.
 command_outcome run_command(const std::vector<std::string>& argv, const task_context* ctx,
                             std::size_t max_output = default_max_output,
-                            std::chrono::milliseconds stop_grace = std::chrono::milliseconds{1000});
+                            std::chrono::milliseconds stop_grace = std::chrono::milliseconds{1000},
+                            output_files files = {});
 
 /// Records the calling process as the one that runs thread-mode tasks (the
 /// command line process). A command started from any other process (a forked

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <utility>
 
+#include "tag_bytes.hpp"
 #include "text.hpp"
 
 namespace procpool::cli::detail {
@@ -115,7 +116,9 @@ bool was_truncated(const procpool::result& r) {
 }
 
 void format_result(std::string& out, const procpool::result& r, std::uint64_t line, bool is_exec) {
-  out.append("{\"tag\":");
+  out.push_back('{');
+  append_tag_bytes_field(out, r.tag);
+  out.append("\"tag\":");
   append_json_string(out, r.tag);
   out.append(",\"state\":\"");
   out.append(to_string(r.state));
@@ -182,7 +185,9 @@ void format_result(std::string& out, const procpool::result& r, std::uint64_t li
 
 void format_rejected(std::string& out, const std::optional<std::string>& tag, std::string_view type,
                      std::string_view message, std::uint64_t line) {
-  out.append("{\"tag\":");
+  out.push_back('{');
+  if (tag) append_tag_bytes_field(out, *tag);
+  out.append("\"tag\":");
   if (tag) {
     append_json_string(out, *tag);
   } else {

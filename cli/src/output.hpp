@@ -58,7 +58,7 @@ struct process_end {
 [[nodiscard]] bool was_truncated(const procpool::result& r);
 
 /// Appends the result line of an accepted tag (with "\n"):
-///   {"tag","state","value"|"error":{"type","message"}[,"value"],["truncated"],
+///   {["tag_base64"],"tag","state","value"|"error":{"type","message"}[,"value"],["truncated"],
 ///    ["exit_code"|"signal"],"attempts",["attempt_errors"],
 ///    ["worker_pid","started_at","elapsed_ms"],"line"}
 void format_result(std::string& out, const procpool::result& r, std::uint64_t line, bool is_exec);

@@ -7,11 +7,14 @@
 //   run_template  command template -> exec argvs    main thread
 //   run_intake    read, submit, backpressure        main thread
 //   run_results   result -> result/joblog line      the pool's callback thread
+//   run_stdout    --stdout: a job's output as shown the pool's callback thread
 //   run_output    output, --keep-order, joblog      any thread, under its mutex
 //   run_resume    --resume's done tags              main thread, during set-up
 //   run_stop      signals, stop levels, --halt
 //   run_control   the control thread                control thread
 //   run_progress  the progress line and the summary
+//   results_dir   --results DIR: per-job files      workers (exec) and callbacks
+//   tag_bytes     tag_base64 for tags that are not UTF-8
 #include "run.hpp"
 
 #include <cerrno>
@@ -24,6 +27,7 @@
 
 #include "builtins.hpp"
 #include "exec.hpp"
+#include "results_dir.hpp"
 #include "run_control.hpp"
 #include "run_input.hpp"
 #include "run_intake.hpp"
@@ -91,7 +95,15 @@ bool runner::set_up_(const signal_guard& signals) {
   if (template_ == nullptr && !input_.open()) return false;
   if (!shared_.sink.open_output(jobs_.seen()) || !shared_.sink.open_joblog()) return false;
   progress_.set_input_size(input_.input_size());
-  set_exec_max_output(shared_.o.max_output);  // before the pool: forked workers inherit it
+  if (template_ != nullptr) progress_.set_job_count(template_->total());
+  // Before the pool: forked workers inherit both.
+  set_exec_max_output(shared_.o.max_output);
+  if (!shared_.o.results.empty()) {
+    if (const std::string e = set_results_dir(shared_.o.results); !e.empty()) {
+      shared_.err.note("procpool: " + e);
+      return false;
+    }
+  }
   jobs_.set_joblog(shared_.sink.has_joblog());
   try {
     pool_.emplace(pool_options(shared_.o));

@@ -47,6 +47,9 @@ struct run_options {
   std::size_t max_line_bytes = std::size_t{1} << 20U;
   std::size_t max_output = std::size_t{1} << 20U;  ///< exec: bytes kept of each stream
   bool allow_truncation = false;  ///< exec output cut at max_output does not fail the run
+  std::string results;            ///< --results DIR: per-job files (empty: none)
+  bool stdout_mode = false;       ///< --stdout: jobs' output on stdout, result lines to --output
+  bool tag_lines = false;         ///< --tag: prefix each output line with the job's arguments
   template_spec tmpl;             ///< a command template (active): jobs from it, not from `input`
 };
 

@@ -1,5 +1,7 @@
 #include "run_console.hpp"
 
+#include <cerrno>
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -34,6 +36,20 @@ void console::note(const std::string& text) {
   s.append(text);
   s.push_back('\n');
   [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, s.data(), s.size());
+}
+
+void console::write_raw(std::string_view text) {
+  std::lock_guard<std::mutex> lock(m_);
+  std::string s;
+  wipe_(s);
+  s.append(text);
+  std::string_view rest(s);
+  while (!rest.empty()) {
+    const ssize_t n = ::write(STDERR_FILENO, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // stderr gone: nothing else can tell
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 void console::show_progress(const std::string& line) {

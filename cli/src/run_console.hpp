@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace procpool::cli::detail {
@@ -23,6 +24,9 @@ class console {
  public:
   /// Writes `text` and a newline, first wiping the progress line if one is shown.
   void note(const std::string& text);
+  /// Writes `text` as it is (a job's stderr under --stdout), first wiping the
+  /// progress line if one is shown.
+  void write_raw(std::string_view text);
   /// Shows `line` as the progress line ("\r" + line, padded over a longer
   /// previous one).
   void show_progress(const std::string& line);

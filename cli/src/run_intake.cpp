@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,7 +93,13 @@ void intake::run(procpool::pool& pool, template_jobs& jobs) {
     if (!jobs.next(tag, argv)) break;
     s_.counters.lines_read.fetch_add(1, std::memory_order_relaxed);
     if (s_.o.keep_order) s_.sink.wait_window(number);
-    dispatch_(pool, jobs_.build_exec(std::move(tag), argv, number), number);
+    const job_builder::verdict v = jobs_.build_exec(std::move(tag), argv, number);
+    // --tag under --stdout: lines are labelled with the job's arguments, as
+    // GNU parallel labels them (--tagstring: with the tag, its default).
+    jobs_.current().label = s_.o.stdout_mode && s_.o.tag_lines && s_.o.tmpl.tagstring.empty()
+                                ? std::make_shared<const std::string>(jobs.arguments())
+                                : nullptr;
+    dispatch_(pool, v, number);
   }
   s_.counters.input_done = true;
 }
@@ -120,7 +127,8 @@ void intake::dispatch_(procpool::pool& pool, job_builder::verdict v, std::uint64
 
 void intake::submit_(procpool::pool& pool, job& j, std::uint64_t line) {
   const task_line& t = j.line;
-  const procpool::callback cb = results_.callback(line, j.is_exec, std::move(j.command));
+  const procpool::callback cb =
+      results_.callback(line, j.is_exec, std::move(j.command), std::move(j.label));
   try {
     if (t.timeout || t.retries) {
       procpool::task_options per_task;
@@ -158,7 +166,7 @@ void intake::reject_(const std::optional<std::string>& tag, std::string_view typ
   s_.counters.rejected.fetch_add(1, std::memory_order_relaxed);
   buf_.clear();
   format_rejected(buf_, tag, type, message, line);
-  s_.sink.emit(line, buf_, {});
+  emit_line_(line);
   s_.stop.line_ended(false, line, tag ? std::string_view(*tag) : std::string_view("(unknown)"));
   s_.failures.note(line, tag ? std::string_view(*tag) : std::string_view("(unknown)"),
                    std::string("rejected (").append(type).append("): ").append(message));
@@ -174,7 +182,18 @@ void intake::not_started_(const std::string& tag, std::uint64_t line, std::strin
   r.error_message = message;
   buf_.clear();
   format_result(buf_, r, line, false);
-  s_.sink.emit(line, buf_, {});
+  s_.sink.write_job_result(tag, buf_);
+  emit_line_(line);
+}
+
+// A line that never ran: its result line goes where result lines go (with
+// --stdout, to --output only: it has no output to show).
+void intake::emit_line_(std::uint64_t line) {
+  if (s_.o.stdout_mode) {
+    s_.sink.emit(line, {}, {}, buf_);
+  } else {
+    s_.sink.emit(line, buf_, {});
+  }
 }
 
 }  // namespace procpool::cli::detail

@@ -48,6 +48,7 @@ class intake {
                std::string_view message, std::uint64_t line);
   void not_started_(const std::string& tag, std::uint64_t line, std::string_view type,
                     std::string_view message);
+  void emit_line_(std::uint64_t line);
 
   run_shared& s_;
   input_source& input_;

@@ -28,6 +28,7 @@ struct job {
   nlohmann::json args;   ///< the line's "args" as written (null: none), for pool::submit
   bool is_exec = false;  ///< the built-in exec: results carry the command's exit code or signal
   std::shared_ptr<const std::string> command;  ///< the joblog's Command column (with --joblog)
+  std::shared_ptr<const std::string> label;    ///< --tag's line prefix (null: the tag)
 };
 
 /// Why a line is refused: its tag when it could be read, a type from

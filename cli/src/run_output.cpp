@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <procpool/shared/detail/posix.hpp>
 
+#include "results_dir.hpp"
 #include "run_resume.hpp"
 
 namespace procpool::cli::detail {
@@ -25,11 +26,20 @@ result_sink::result_sink(const run_options& o, console& err, stop_control& stop)
 }
 
 bool result_sink::open_output(tag_set& done) {
+  if (o_.stdout_mode) {
+    out_ = fd_writer(STDOUT_FILENO, false);
+    return o_.output.empty() || open_file_(done, record_);
+  }
   if (o_.output.empty()) {
     out_ = fd_writer(STDOUT_FILENO, false);
     return true;
   }
-  out_name_ = "'" + o_.output + "'";
+  return open_file_(done, out_);
+}
+
+// --output into `into`.
+bool result_sink::open_file_(tag_set& done, fd_writer& into) {
+  if (&into == &out_) out_name_ = "'" + o_.output + "'";
   const int flags = O_CLOEXEC | (o_.resume ? (O_RDWR | O_CREAT) : (O_WRONLY | O_CREAT | O_TRUNC));
   unique_fd fd(::open(o_.output.c_str(), flags, 0666));
   if (fd.get() < 0) {
@@ -37,7 +47,7 @@ bool result_sink::open_output(tag_set& done) {
     return false;
   }
   if (o_.resume && !prepare_resume(fd.get(), o_.output, done, err_)) return false;
-  out_ = fd_writer(fd.release(), true);
+  into = fd_writer(fd.release(), true);
   return true;
 }
 
@@ -61,7 +71,8 @@ void result_sink::put_(std::string_view s, bool& pipe_now, bool& failed_now) {
   if (s.empty()) return;
   // A terminal's stdout is written at once (fd_writer): under the console, so
   // that the line never lands on the progress line's tail.
-  const bool ok = o_.output.empty() ? err_.write_stdout([&] { return out_.write(s); }) : out_.write(s);
+  const bool to_stdout = o_.output.empty() || o_.stdout_mode;
+  const bool ok = to_stdout ? err_.write_stdout([&] { return out_.write(s); }) : out_.write(s);
   if (ok || out_.error() == 0) return;
   if (out_.error() == EPIPE) {
     pipe_now = !broken_pipe_.exchange(true);
@@ -105,15 +116,20 @@ void result_sink::write_through_(bool& pipe_now, bool& failed_now) {
       failed_now = !output_failed_.exchange(true);
     }
   }
+  if (record_.pending() && !record_.flush() && record_.error() != 0) {
+    failed_now = !output_failed_.exchange(true);
+  }
   if (joblog_.pending()) joblog_.flush();
 }
 
-void result_sink::emit(std::uint64_t line, std::string_view text, std::string_view joblog_text) {
+void result_sink::emit(std::uint64_t line, std::string_view text, std::string_view joblog_text,
+                       std::string_view record) {
   bool failed_now = false;
   bool pipe_now = false;
   {
     std::lock_guard<std::mutex> lock(m_);
     if (!joblog_text.empty()) joblog_.write(joblog_text);
+    if (!record.empty() && record_.valid()) record_.write(record);
     if (o_.keep_order) {
       put_in_order_(line, text, pipe_now, failed_now);
     } else {
@@ -124,10 +140,19 @@ void result_sink::emit(std::uint64_t line, std::string_view text, std::string_vi
   if (pipe_now) {
     stop_.request(2);
   } else if (failed_now) {
-    err_.note("procpool: cannot write to " + out_name_ + ": " + errno_text(out_.error()) +
-              "; stopping");
+    const bool out_failed = out_.error() != 0;
+    err_.note("procpool: cannot write to " + (out_failed ? out_name_ : "'" + o_.output + "'") +
+              ": " + errno_text(out_failed ? out_.error() : record_.error()) + "; stopping");
     stop_.request(2);
   }
+}
+
+void result_sink::write_job_result(std::string_view tag, std::string_view text) {
+  if (results_dir().empty()) return;
+  const std::string error = detail::write_job_result(tag, text);
+  if (error.empty() || results_failed_.exchange(true)) return;
+  output_failed_ = true;
+  err_.note("procpool: --results: " + error);
 }
 
 void result_sink::wait_window(std::uint64_t line) {
@@ -146,11 +171,15 @@ void result_sink::periodic_flush() {
   if (out_.pending() && !out_.flush() && out_.error() == EPIPE && !broken_pipe_.exchange(true)) {
     stop_.request(2);
   }
+  if (record_.pending()) record_.flush();
   if (joblog_.pending()) joblog_.flush();
 }
 
 void result_sink::finish() {
   std::lock_guard<std::mutex> lock(m_);
+  if (record_.valid() && !record_.flush() && !output_failed_.exchange(true)) {
+    err_.note("procpool: cannot write to '" + o_.output + "': " + errno_text(record_.error()));
+  }
   if (!out_.flush() && out_.error() != 0) {
     if (out_.error() == EPIPE) {
       broken_pipe_ = true;

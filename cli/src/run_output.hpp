@@ -39,6 +39,8 @@ class result_sink {
 
   /// Opens --output (or takes standard output). With --resume, fills `done`
   /// with the tags the file already has done lines for. False after a note.
+  /// With --stdout, standard output gets the jobs' output and --output (if
+  /// any) the result lines.
   bool open_output(tag_set& done);
   /// Opens --joblog, if any, and writes its header to an empty file. False
   /// after a note.
@@ -48,7 +50,14 @@ class result_sink {
   /// Writes the result line of input line `line` (empty: the line has none,
   /// but --keep-order must move past it) and its joblog line (empty: none). A
   /// closed output terminates the run; a failed one is noted and terminates it.
-  void emit(std::uint64_t line, std::string_view text, std::string_view joblog_text);
+  /// With --stdout, `text` is the job's output for standard output and
+  /// `record` its result line for --output (written as soon as it is here).
+  void emit(std::uint64_t line, std::string_view text, std::string_view joblog_text,
+            std::string_view record = {});
+
+  /// --results: writes `text` (the result line) as the tag's result.json. A
+  /// failure is noted once and makes the run fail. Any thread; no lock held.
+  void write_job_result(std::string_view tag, std::string_view text);
 
   /// --keep-order: blocks until `line` is within the window of lines that may
   /// be held back.
@@ -64,6 +73,7 @@ class result_sink {
   [[nodiscard]] bool failed() const noexcept { return output_failed_.load(); }
 
  private:
+  bool open_file_(tag_set& done, fd_writer& into);
   void put_(std::string_view s, bool& pipe_now, bool& failed_now);
   void write_through_(bool& pipe_now, bool& failed_now);
   void put_in_order_(std::uint64_t line, std::string_view text, bool& pipe_now, bool& failed_now);
@@ -74,6 +84,7 @@ class result_sink {
 
   std::mutex m_;  // guards everything below but the atomics
   fd_writer out_;
+  fd_writer record_;  // --stdout with --output: the result lines
   fd_writer joblog_;
   std::string out_name_ = "standard output";
   std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
@@ -86,6 +97,7 @@ class result_sink {
 
   std::atomic<bool> broken_pipe_{false};
   std::atomic<bool> output_failed_{false};
+  std::atomic<bool> results_failed_{false};
 };
 
 }  // namespace procpool::cli::detail

@@ -59,12 +59,15 @@ std::string progress_display::line_() const {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - c_.started).count();
   const double rate = elapsed > 0 ? static_cast<double>(finished) / elapsed : 0.0;
-  // The total: exact once the input is read; estimated from the bytes read of a
+  // The total: exact once the input is read, or from the start for a command
+  // template (less what --resume skips); estimated from the bytes read of a
   // regular file before that; unknown otherwise.
   std::optional<double> total;
   bool estimate = false;
   if (c_.input_done) {
     total = static_cast<double>(read);
+  } else if (job_count_ > 0) {
+    total = static_cast<double>(job_count_ - std::min<std::uint64_t>(job_count_, c_.skipped));
   } else if (input_size_ > 0 && c_.bytes_read > 0) {
     total = static_cast<double>(read) * static_cast<double>(input_size_) /
             static_cast<double>(c_.bytes_read.load());

@@ -23,6 +23,8 @@ class progress_display {
   [[nodiscard]] bool enabled() const noexcept { return enabled_; }
   /// The size of the input file, when it is a regular one (else 0).
   void set_input_size(std::uint64_t bytes) noexcept { input_size_ = bytes; }
+  /// The number of jobs, when known before they are read (a command template).
+  void set_job_count(std::uint64_t jobs) noexcept { job_count_ = jobs; }
 
   /// Redraws the progress line (when enabled).
   void draw();
@@ -41,6 +43,7 @@ class progress_display {
   console& err_;
   bool enabled_ = false;
   std::uint64_t input_size_ = 0;
+  std::uint64_t job_count_ = 0;  ///< 0: not known ahead
 };
 
 }  // namespace procpool::cli::detail

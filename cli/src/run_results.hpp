@@ -25,9 +25,11 @@ class result_handler {
   void attach(procpool::pool& pool) noexcept { pool_ = &pool; }
 
   /// The callback for input line `line`; `command` is its joblog Command
-  /// column (null: no joblog).
+  /// column (null: no joblog); `label` its --tag prefix under --stdout (null:
+  /// the tag, when lines are tagged).
   [[nodiscard]] procpool::callback callback(std::uint64_t line, bool is_exec,
-                                            std::shared_ptr<const std::string> command);
+                                            std::shared_ptr<const std::string> command,
+                                            std::shared_ptr<const std::string> label = nullptr);
 
   /// The first tags whose exec output was cut (at most max_listed); read once
   /// the pool has joined.
@@ -37,13 +39,17 @@ class result_handler {
   static constexpr std::size_t max_listed = 20;
 
  private:
-  void on_result_(const procpool::result& r, std::uint64_t packed, const std::string* command);
+  void on_result_(const procpool::result& r, std::uint64_t packed, const std::string* command,
+                  const std::string* label);
+  void emit_(const procpool::result& r, std::uint64_t line, bool is_exec, const std::string* label);
   void free_previous_(const std::string& tag);
 
   run_shared& s_;
   procpool::pool* pool_ = nullptr;
   std::string buf_;
   std::string joblog_buf_;
+  std::string shown_out_;  // --stdout: the job's output
+  std::string shown_err_;
   std::string prev_tag_;
   std::vector<std::string> truncated_tags_;
 };

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "input.hpp"
+#include "tag_bytes.hpp"
 
 namespace procpool::cli::detail {
 
@@ -70,9 +71,16 @@ std::optional<std::string> done_tag_of(std::string_view line) {
   json j = json::parse(line, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   const auto s = j.find("state");
+  if (s == j.end() || !s->is_string() || s->get_ref<const std::string&>() != "done") {
+    return std::nullopt;
+  }
+  // A tag that is not UTF-8: its exact bytes (tag_bytes.hpp).
+  if (const auto b = j.find("tag_base64"); b != j.end()) {
+    if (!b->is_string()) return std::nullopt;
+    return base64_decode(b->get_ref<const std::string&>());
+  }
   const auto t = j.find("tag");
-  if (s == j.end() || t == j.end() || !s->is_string() || !t->is_string()) return std::nullopt;
-  if (s->get_ref<const std::string&>() != "done") return std::nullopt;
+  if (t == j.end() || !t->is_string()) return std::nullopt;
   return t->get<std::string>();
 }
 

@@ -80,14 +80,20 @@ std::string_view no_extension(std::string_view s) {
   return s.substr(0, dot);
 }
 
-// The value of replacement string `name` (without braces), or false when it is none.
-bool expand(std::string_view name, const std::vector<const std::string*>& args,
-            std::uint64_t number, std::string& out) {
-  std::string all;  // {} with several sources: their arguments joined by spaces
+// {} with several sources: their arguments joined by spaces.
+std::string joined(const std::vector<const std::string*>& args) {
+  std::string all;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (i != 0) all.push_back(' ');
     all += *args[i];
   }
+  return all;
+}
+
+// The value of replacement string `name` (without braces), or false when it is none.
+bool expand(std::string_view name, const std::vector<const std::string*>& args,
+            std::uint64_t number, std::string& out) {
+  const std::string all = joined(args);
   if (name.empty()) {
     out += all;
   } else if (name == ".") {
@@ -203,6 +209,8 @@ bool template_jobs::next(std::string& tag, std::vector<std::string>& argv) {
   tag = t_.tagstring.empty() ? std::to_string(number_) : fill_(t_.tagstring);
   return true;
 }
+
+std::string template_jobs::arguments() const { return joined(args_); }
 
 // `text` with each replacement string replaced; other braces stay as written.
 std::string template_jobs::fill_(const std::string& text) const {

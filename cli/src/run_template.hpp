@@ -49,6 +49,12 @@ class template_jobs {
   /// The next job's tag and argv; false after the last.
   bool next(std::string& tag, std::vector<std::string>& argv);
 
+  /// The last job's arguments joined by spaces (what {} stands for).
+  [[nodiscard]] std::string arguments() const;
+
+  /// How many jobs the template makes (known once open() has read the sources).
+  [[nodiscard]] std::uint64_t total() const noexcept { return total_; }
+
  private:
   [[nodiscard]] std::string fill_(const std::string& text) const;
 

@@ -102,6 +102,27 @@ TEST(DocsRecipesTest, Exec_CollectStdoutPlainAndTagged) {
             "alpha\tword alpha\nbeta\tword beta\ngamma\tword gamma\n");
 }
 
+TEST(DocsRecipesTest, Exec_PlainAndTaggedOutputOfATemplate) {
+  temp_dir d;
+  const auto r = run_sh(d, recipe("stdout-template"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(d.file("words.txt")), "word alpha\nword beta\nword gamma\n");
+  EXPECT_EQ(read_file(d.file("words.tagged.txt")),
+            "alpha\tword alpha\nbeta\tword beta\ngamma\tword gamma\n");
+}
+
+TEST(DocsRecipesTest, Exec_ResultsDirectory) {
+  temp_dir d;
+  const auto r = run_sh(d, recipe("results-dir"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n2\n3\ncounted to 3\n");
+  std::string expected;
+  for (int i = 1; i <= 100000; ++i) expected += std::to_string(i) + "\n";
+  EXPECT_EQ(read_file(d.file("out/100000/stdout")), expected);  // 588895 bytes: all of it
+  EXPECT_EQ(json::parse(read_file(d.file("out/100000/result.json")))["state"], "done");
+  EXPECT_EQ(results_of(read_file(d.file("results.jsonl"))).size(), 2U);
+}
+
 TEST(DocsRecipesTest, Exec_ListFailures) {
   REQUIRE_JQ();
   temp_dir d;

@@ -81,17 +81,25 @@ TEST_P(CliExecOutputTest, ExecFailedCommand_KeepsItsOutput) {
   EXPECT_NE(o.err.find("'fbig'"), std::string::npos) << o.err;
 }
 
-// Invalid bytes become U+FFFD (3 bytes each): the kept text still fits the
-// limit, cut on a character boundary.
-TEST_P(CliExecOutputTest, ExecRepairedOutput_StaysWithinTheLimit) {
+// --max-output counts the bytes the command wrote; the result line shows each
+// invalid one as U+FFFD (3 bytes), so a kept stream may be longer as text.
+TEST_P(CliExecOutputTest, ExecInvalidUtf8_LimitCountsBytesWritten) {
   temp_dir d;
-  auto o = run_procpool(d, args({"--max-output", "50", "--allow-truncation"}),
-                        printing("bin", 40, "\\377"));
+  auto o = run_procpool(d, args({"--max-output", "50"}), printing("bin", 40, "\\377"));
   EXPECT_EQ(o.exit_code, 0) << o.err;
   const json r = by_tag(results_of(o.out)).at("bin");
-  const std::string out = r["value"]["stdout"].get<std::string>();
-  EXPECT_EQ(out.size(), 48U);  // 16 x U+FFFD
-  EXPECT_EQ(r["truncated"], true);
+  EXPECT_EQ(r.at("value").at("stdout").get<std::string>().size(), 120U);  // 40 x U+FFFD
+  EXPECT_FALSE(r.contains("truncated")) << r.dump();
+}
+
+TEST_P(CliExecOutputTest, ExecInvalidUtf8_CutAtTheLimitInBytes) {
+  temp_dir d;
+  auto o = run_procpool(d, args({"--max-output", "50", "--allow-truncation"}),
+                        printing("bin", 60, "\\377"));
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  const json r = by_tag(results_of(o.out)).at("bin");
+  EXPECT_EQ(r.at("value").at("stdout").get<std::string>().size(), 150U);  // 50 x U+FFFD
+  EXPECT_EQ(r.at("truncated"), true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CliExecOutputTest, ::testing::Values(false, true),
