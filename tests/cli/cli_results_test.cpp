@@ -25,7 +25,9 @@ using procpool_cli_test::child;
 using procpool_cli_test::file_exists;
 using procpool_cli_test::json;
 using procpool_cli_test::lines_of;
+using procpool_cli_test::make_fifos;
 using procpool_cli_test::read_file;
+using procpool_cli_test::release;
 using procpool_cli_test::results_of;
 using procpool_cli_test::run_procpool;
 using procpool_cli_test::scaled;
@@ -259,22 +261,6 @@ TEST(StdoutThread, ValuesOfOtherTasks) {
   const auto r = run_procpool(dir, {"run", "-q", "--mode", "thread", "-k", "--stdout"}, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "text\n7\n{\"k\":1}\n");
-}
-
-// Makes a FIFO per name; opening one for writing waits for its job to start.
-std::vector<std::string> make_fifos(const temp_dir& dir, const std::vector<std::string>& names) {
-  std::vector<std::string> paths;
-  for (const std::string& n : names) {
-    paths.push_back(dir.file(n));
-    EXPECT_EQ(::mkfifo(paths.back().c_str(), 0600), 0) << std::strerror(errno);
-  }
-  return paths;
-}
-
-void release(const std::string& fifo) {
-  const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // returns once `cat` opened it
-  ASSERT_GE(fd, 0) << std::strerror(errno);
-  ::close(fd);
 }
 
 // A template's job count is known before its jobs are read: the progress line

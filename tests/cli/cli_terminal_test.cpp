@@ -111,22 +111,12 @@ class on_terminal {
   std::string screen_;
 };
 
-void release(const std::string& fifo) {
-  const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // returns once `cat` opened it
-  ASSERT_GE(fd, 0) << std::strerror(errno);
-  ::close(fd);
-}
-
 TEST(TerminalExec, ProgressFitsAndResultLinesStartOnAWipedLine) {
   temp_dir dir;
-  std::vector<std::string> fifos;
-  for (const char* n : {"f1", "f2", "f3"}) {
-    fifos.push_back(dir.file(n));
-    ASSERT_EQ(::mkfifo(fifos.back().c_str(), 0600), 0) << std::strerror(errno);
-  }
+  const auto fifos = procpool_cli_test::make_fifos(dir, {"f1", "f2", "f3"});
   on_terminal t(dir, {"run", "-j", "1", "--max-queue", "1", "--", "cat", ":::", "f1", "f2", "f3"});
   ASSERT_TRUE(t.read_until("\rprocpool", scaled(30s))) << t.screen();
-  for (const std::string& f : fifos) release(f);
+  for (const std::string& f : fifos) procpool_cli_test::release(f);
   ASSERT_EQ(t.finish(scaled(60s)), 0) << t.screen();
   const std::string& s = t.screen();
 

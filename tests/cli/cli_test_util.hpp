@@ -386,4 +386,23 @@ inline std::string task_line(std::string_view tag, std::string_view task, const 
   return j.dump() + "\n";
 }
 
+/// A FIFO per name in `dir`: a job that opens one (`cat FIFO`) blocks until
+/// the test releases it, which keeps it running without any sleep.
+inline std::vector<std::string> make_fifos(const temp_dir& dir, const std::vector<std::string>& names) {
+  std::vector<std::string> paths;
+  for (const std::string& n : names) {
+    paths.push_back(dir.file(n));
+    EXPECT_EQ(::mkfifo(paths.back().c_str(), 0600), 0) << std::strerror(errno);
+  }
+  return paths;
+}
+
+/// Lets the job reading `fifo` go on: opening it for writing returns once the
+/// job has opened it for reading; closing it gives the job end of file.
+inline void release(const std::string& fifo) {
+  const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ::close(fd);
+}
+
 }  // namespace procpool_cli_test
