@@ -9,16 +9,17 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <utility>
 
 namespace procpool::detail {
 
 /// The checked positional argument array for `args` (checked_positional: the
-/// rule of PROCPOOL_TASK), refusals prefixed with `where()`, which is evaluated
+/// rule of PROCPOOL_TASK; an rvalue `args` is moved into it), refusals prefixed with `where()`, which is evaluated
 /// only when refusing.
-template <class Where>
-nlohmann::json positional_args(const task_entry& e, const nlohmann::json& args, Where&& where) {
+template <class Args, class Where>
+nlohmann::json positional_args(const task_entry& e, Args&& args, Where&& where) {
   try {
-    return checked_positional(e, args);
+    return checked_positional(e, std::forward<Args>(args));
   } catch (const error& ex) {
     throw error(errc::bad_arguments, where() + ": " + ex.what());
   }

@@ -75,6 +75,7 @@ PROCPOOL_TASK(reg_throws, [](const std::string& msg) -> int { throw std::runtime
 PROCPOOL_TASK(reg_stop, [](procpool::task_context& ctx) { return ctx.stop_requested(); });
 PROCPOOL_TASK(reg_zero, []() { return 7; });
 PROCPOOL_TASK(reg_map, [](const std::map<std::string, std::vector<int>>& m) { return m.size(); });
+PROCPOOL_TASK(reg_bytes, [](const json::binary_t& b) { return b.size(); });
 
 namespace {
 
@@ -220,6 +221,24 @@ TEST(TaskRegistryTest, Check_WrongArity_MessageGivesCounts) {
   expect_errc([] { entry("reg_ctx_only").check(json::array({1})); }, errc::bad_arguments);
 }
 
+TEST(TaskRegistryTest, Check_StringAndBinary_RefusedAsConversionRefuses) {
+  // check() looks at the type of a string or binary argument instead of
+  // converting it; its refusals must stay those of the conversion.
+  EXPECT_NO_THROW(entry("reg_two").check(json::array({1, std::string(100000, 'a')})));
+  EXPECT_NO_THROW(entry("reg_bytes").check(json::array({json::binary({1, 2, 3})})));
+  procpool::task_context ctx("tag-1", "reg_bytes", 1, 0, nullptr);
+  for (const json& bad : {json("text"), json(5), json::array({1, 2})}) {
+    const std::string checked =
+        expect_errc([&] { entry("reg_bytes").check(json::array({bad})); }, errc::bad_arguments);
+    const std::string converted =
+        expect_errc([&] { (void)entry("reg_bytes").invoke(ctx, json::array({bad})); }, errc::bad_arguments);
+    EXPECT_EQ(checked, converted) << bad;
+  }
+  const std::string checked =
+      expect_errc([] { entry("reg_two").check(json::array({1, json::binary({1})})); }, errc::bad_arguments);
+  EXPECT_TRUE(contains(checked, "argument 2")) << checked;
+}
+
 TEST(TaskRegistryTest, ParamTypes_ReadableNames) {
   EXPECT_EQ(entry("reg_two").param_types, (std::vector<std::string>{"int", "std::string"}));
   EXPECT_EQ(entry("reg_vector").param_types, (std::vector<std::string>{"std::vector<int>"}));
@@ -247,6 +266,31 @@ TEST(TaskRegistryTest, CheckedPositional_OneParameter_ValueOrOneElementArray) {
       << what;
   expect_errc([] { (void)checked_positional(entry("reg_one"), json::array({1, 2})); }, errc::bad_arguments);
   expect_errc([] { (void)checked_positional(entry("reg_one"), nullptr); }, errc::bad_arguments);
+}
+
+TEST(TaskRegistryTest, CheckedPositional_Rvalue_SameArrayAsACopy) {
+  using procpool::detail::checked_positional;
+  const json v = json::array({1, 2, 3});
+  for (const char* task : {"reg_vector", "reg_json", "reg_one", "reg_two", "reg_zero"}) {
+    for (const json& args : {v, json::array({v}), json(5), json::array({5}), json::array({1, "a"}), json()}) {
+      json copied;
+      json moved;
+      std::string copy_error;
+      std::string move_error;
+      try {
+        copied = checked_positional(entry(task), args);
+      } catch (const procpool::error& e) {
+        copy_error = e.what();
+      }
+      try {
+        moved = checked_positional(entry(task), json(args));
+      } catch (const procpool::error& e) {
+        move_error = e.what();
+      }
+      EXPECT_EQ(moved, copied) << task << " " << args;
+      EXPECT_EQ(move_error, copy_error) << task << " " << args;
+    }
+  }
 }
 
 TEST(TaskRegistryTest, CheckedPositional_OtherArities_NeedAnArray) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 namespace procpool::detail {
 namespace {
@@ -101,23 +102,30 @@ std::string arity_message(const std::string& task, const std::vector<std::string
 }
 
 nlohmann::json checked_positional(const task_entry& e, const nlohmann::json& args) {
+  return checked_positional(e, nlohmann::json(args));
+}
+
+nlohmann::json checked_positional(const task_entry& e, nlohmann::json&& args) {
   if (e.arity != 1) {
     if (e.arity == 0 && args.is_null()) return nlohmann::json::array();
     if (!args.is_array()) throw error(errc::bad_arguments, expected_shape(e));
     e.check(args);  // a wrong count or a bad element, by its position
-    return args;
+    return std::move(args);
   }
   // One parameter: `args` as is takes precedence, so a task whose parameter is
   // itself an array (std::vector<std::vector<int>>) gets [[1,2]] unchanged.
-  nlohmann::json positional = nlohmann::json::array({args});
+  // Moved, not copied, into the array: a payload can be large.
+  nlohmann::json positional = nlohmann::json::array();
+  positional.push_back(std::move(args));
   try {
     e.check(positional);
     return positional;
   } catch (const error& as_is) {
-    if (args.is_array() && args.size() == 1) {
+    nlohmann::json& original = positional[0];
+    if (original.is_array() && original.size() == 1) {
       try {
-        e.check(args);
-        return args;
+        e.check(original);
+        return std::move(original);
       } catch (const error&) {
         // Neither form converts: report the first, the one that says what the value was.
       }

@@ -4,6 +4,7 @@
 #include <procpool/worker/task.hpp>
 
 #include <cxxabi.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <exception>
 #include <memory>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 namespace procpool::detail {
@@ -174,7 +176,9 @@ task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_
     // One outcome per input of a batch; a failing input does not stop the others.
     const nlohmann::json value = (m.flags & message_batch) != 0 ? run_batch(c, row, m, *entry, ctx, args)
                                                                 : entry->invoke(ctx, args);
-    out.value = encode(value);
+    // Into this thread's scratch buffer: no payload-sized allocation per task.
+    out.value = thread_scratch().take();
+    encode_into(value, out.value);
     if (out.value.size() > c.header->max_payload) {
       const std::size_t n = out.value.size();
       return failed_outcome({"procpool::too_large",
@@ -208,6 +212,24 @@ void apply_resource_limits(const worker_config& c) noexcept {
     const rlimit r{c.cpu_seconds, c.cpu_seconds + 1};
     ::setrlimit(RLIMIT_CPU, &r);
   }
+}
+
+void configure_worker_heap() noexcept {
+  // A worker process is procpool's own (never the user's supervisor process),
+  // so it may choose how its heap behaves. glibc's defaults give the top of the
+  // heap back to the kernel whenever more than 128 KiB of it is free, and map
+  // (and unmap) every allocation of 128 KiB or more on its own; its automatic
+  // raise of both thresholds does not help the usual pattern, a task that
+  // decodes, copies and encodes payloads of 64 KiB or more and frees them all.
+  // Each task then shrank the heap (brk) and the next one grew it again, with
+  // the page faults and TLB flushes that go with it, which cost more than the
+  // copying. Fixed thresholds keep what a task frees for the next task, and
+  // keep it bounded: at most trim_threshold of free heap stays mapped, and
+  // blocks of mmap_threshold or more (large payloads) are unmapped when freed.
+  constexpr int mmap_threshold = 4 << 20;   // 4 MiB
+  constexpr int trim_threshold = 16 << 20;  // 16 MiB
+  (void)::mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+  (void)::mallopt(M_TRIM_THRESHOLD, trim_threshold);
 }
 
 void wake_collector(segment_header* h, int wake_fd) noexcept {
@@ -259,7 +281,7 @@ void run_and_publish(const worker_config& c, worker_row& row) noexcept {
   // A time limit counts from the claim: tell a sleeping supervisor now.
   if ((m.flags & message_wake_on_claim) != 0) wake_collector(c.header, c.wake_fd);
   const std::uint64_t started = row.claim_started_ns.load(std::memory_order_relaxed);
-  const task_outcome out = run_claimed(c, row, m);
+  task_outcome out = run_claimed(c, row, m);
 
   outgoing_result r{};
   r.task_id = m.task_id;
@@ -271,6 +293,7 @@ void run_and_publish(const worker_config& c, worker_row& row) noexcept {
   r.error_type = out.error_type;
   r.error_message = out.error_message;
   publish(c.header, c.index, r);
+  thread_scratch().give_back(std::move(out.value));
   fault_point("publish_after_commit");
   // The result is published before the claim is withdrawn: a worker killed
   // in between leaves a result the supervisor reads before it blames the claim.

@@ -86,6 +86,7 @@ void run_worker_if_requested(int argc, char** argv) {
   c.memory_limit = cfg.value("memory_limit", std::size_t{0});
   c.cpu_seconds = cfg.value("cpu_seconds", std::size_t{0});
   detail::apply_resource_limits(c);
+  detail::configure_worker_heap();
   const int code = detail::run_worker(c);
   std::fflush(nullptr);
   ::_exit(code);

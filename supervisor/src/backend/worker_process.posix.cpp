@@ -36,6 +36,7 @@ namespace procpool::detail {
   unblock_all_signals();
 
   apply_resource_limits(config);
+  configure_worker_heap();
   config.pid = static_cast<int>(::getpid());
   const int code = run_worker(config);
   std::fflush(nullptr);

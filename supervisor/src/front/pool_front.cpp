@@ -5,6 +5,7 @@
 
 #include "front/diagnostics.hpp"
 
+#include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/worker/task.hpp>
 
@@ -98,6 +99,8 @@ task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
   if (rec->keyed) store_.publish(slot, rec);
   if (req.counts_as_submitted) submitted_.fetch_add(rec->items, std::memory_order_relaxed);
   if (opts_.observer && rec->keyed) opts_.observer->task_queued(rec->tag, rec->task);
+  // The backend copied the payload: its buffer serves this thread's next submission.
+  thread_scratch().give_back(std::move(p.payload));
   return task_handle(rec);
 }
 

@@ -73,7 +73,7 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   void start();
 
   /// Validates and encodes (no lock held). Throws the refusals of pool::submit.
-  [[nodiscard]] prepared_task prepare(const submit_request& req) const;
+  [[nodiscard]] prepared_task prepare(submit_request& req) const;
   task_handle submit(submit_request req);
   task_handle submit_prepared(prepared_task p, submit_request req);
 

@@ -77,9 +77,12 @@ procpool::result result_store::wait(std::string_view tag, bool take, const char*
     }
     rec = it->second;
   }
-  procpool::result r = await_result(*rec);
-  if (take || policy_ == retention::drop_once_delivered) erase(rec);
-  return r;
+  if (!take && policy_ != retention::drop_once_delivered) return await_result(*rec);
+  // Dropped from the map once ready: when nothing else holds the record then,
+  // its value is moved out, not copied.
+  await_ready(*rec);
+  erase(rec);
+  return await_result_last(std::move(rec));
 }
 
 std::map<std::string, procpool::result> result_store::wait_all() {

@@ -6,9 +6,11 @@
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/layout.hpp>
 
+#include <utility>
+
 namespace procpool::detail {
 
-prepared_task pool_front::prepare(const submit_request& req) const {
+prepared_task pool_front::prepare(submit_request& req) const {
   // Error texts are built only when refusing: this runs for every submission.
   const char* const where = "pool::submit";
   if (req.keyed && req.tag.empty()) throw error(errc::invalid_argument, std::string(where) + ": empty tag");
@@ -38,14 +40,17 @@ prepared_task pool_front::prepare(const submit_request& req) const {
     } catch (const error& ex) {
       throw error(errc::bad_arguments, named() + ": " + ex.what());
     }
-    positional = req.args;
+    positional = std::move(req.args);
   } else {
-    positional = positional_args(*e, req.args, named);  // checked
+    positional = positional_args(*e, std::move(req.args), named);  // checked, moved: no copy of a payload
   }
   prepared_task p;
   p.tag = req.tag;
   p.task = e->name;
-  p.payload = encode(positional);
+  // Into this thread's scratch buffer, given back once the backend copied it
+  // (submit_prepared): no payload-sized allocation per submission.
+  p.payload = thread_scratch().take();
+  encode_into(positional, p.payload);
   if (p.payload.size() > opts_.max_payload_bytes) {
     throw error(errc::too_large, std::string(where) + ": tag '" + req.tag + "': arguments encode to " +
                                      std::to_string(p.payload.size()) + " bytes, over options::max_payload_bytes (" +

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace procpool::detail {
@@ -70,6 +71,30 @@ struct task_record {
   std::unique_lock<std::mutex> lock(rec.m);
   rec.cv.wait(lock, [&] { return rec.ready || (on_cb && rec.terminal); });
   return rec.res;
+}
+
+/// Blocks as await_result does, without copying the outcome.
+inline void await_ready(const task_record& rec) {
+  const bool on_cb = on_callback_thread();
+  std::unique_lock<std::mutex> lock(rec.m);
+  rec.cv.wait(lock, [&] { return rec.ready || (on_cb && rec.terminal); });
+}
+
+/// await_result for a caller that dropped `rec` from every map: the outcome is
+/// moved out when `rec` is the last reference (no handle, callback or map can
+/// read it again), so a large value is not copied; copied otherwise.
+[[nodiscard]] inline procpool::result await_result_last(std::shared_ptr<task_record>&& rec) {
+  procpool::result r = [&] {
+    const bool on_cb = on_callback_thread();
+    std::unique_lock<std::mutex> lock(rec->m);
+    rec->cv.wait(lock, [&] { return rec->ready || (on_cb && rec->terminal); });
+    // Records are shared only by copying a shared_ptr someone holds (never
+    // through a weak_ptr): a count of 1 cannot grow again.
+    if (rec.use_count() == 1) return std::move(rec->res);
+    return rec->res;
+  }();
+  rec.reset();
+  return r;
 }
 
 }  // namespace procpool::detail

@@ -114,7 +114,7 @@ class task_context {
 namespace detail {
 
 /// A registered task, type-erased. `invoke` and `check` take the positional
-/// argument array; `check` converts without running (the supervisor refuses
+/// argument array; `check` converts (or checks the type of) each argument without running (the supervisor refuses
 /// bad arguments at submit with errc::bad_arguments).
 struct task_entry {
   std::string name;
@@ -130,6 +130,9 @@ struct task_entry {
 /// (the rule at the top of this file). Throws procpool::error(bad_arguments)
 /// naming the shape the task expects.
 [[nodiscard]] nlohmann::json checked_positional(const task_entry& e, const nlohmann::json& args);
+/// The same, moving `args` into the array instead of copying it (a large
+/// payload is not copied); `args` is left unspecified.
+[[nodiscard]] nlohmann::json checked_positional(const task_entry& e, nlohmann::json&& args);
 
 /// A type's readable name: demangled, std::string and nlohmann::json by those
 /// names, default allocator/comparator/traits arguments left out.
@@ -207,6 +210,32 @@ std::remove_cvref_t<P> convert_arg(const nlohmann::json& positional, std::size_t
   }
 }
 
+/// Checks that element I of the positional array converts to parameter type
+/// P, with the error convert_arg gives. Strings, binaries and JSON values are
+/// checked by their type alone, exactly as nlohmann's conversion decides, so a
+/// large payload is not copied only to be thrown away; other types are converted.
+template <class P>
+void check_arg(const nlohmann::json& positional, std::size_t index, std::string_view task) {
+  using T = std::remove_cvref_t<P>;
+  if (index < positional.size()) {
+    [[maybe_unused]] const nlohmann::json& v = positional[index];
+    if constexpr (std::is_same_v<T, nlohmann::json>) {
+      return;
+    } else if constexpr (std::is_same_v<T, nlohmann::json::string_t>) {
+      if (v.is_string()) return;
+    } else if constexpr (std::is_same_v<T, nlohmann::json::binary_t>) {
+      if (v.is_binary()) return;
+    }
+  }
+  (void)convert_arg<P>(positional, index, task);
+}
+
+template <class Params, std::size_t... I>
+void check_all([[maybe_unused]] const nlohmann::json& positional, [[maybe_unused]] std::string_view task,
+               std::index_sequence<I...> /*unused*/) {
+  (check_arg<std::tuple_element_t<I, Params>>(positional, I, task), ...);
+}
+
 template <class Params, std::size_t... I>
 auto convert_all([[maybe_unused]] const nlohmann::json& positional, [[maybe_unused]] std::string_view task,
                  std::index_sequence<I...> /*unused*/) {
@@ -238,7 +267,7 @@ task_entry make_task_entry(std::string name, F fn) {
       throw error(errc::bad_arguments,
                   arity_message(name, types, positional.is_array() ? positional.size() : std::size_t{1}));
     }
-    (void)convert_all<params>(positional, name, std::make_index_sequence<n>{});
+    check_all<params>(positional, name, std::make_index_sequence<n>{});
   };
   entry.invoke = [name, fn = std::move(fn), check = entry.check](
                      task_context& ctx, const nlohmann::json& positional) -> nlohmann::json {

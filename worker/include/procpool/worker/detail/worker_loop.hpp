@@ -41,6 +41,11 @@ int run_worker(const worker_config& config) noexcept;
 /// Applies memory_limit / cpu_seconds to the calling process (a worker process).
 void apply_resource_limits(const worker_config& config) noexcept;
 
+/// Sets the heap thresholds of the calling process (a worker process only:
+/// never the supervisor's, which is the user's) so that payloads freed by one
+/// task are reused by the next instead of trimmed and grown again.
+void configure_worker_heap() noexcept;
+
 /// Wakes the collector if it sleeps (one write to the eventfd, at most).
 void wake_collector(segment_header* h, int wake_fd) noexcept;
 
