@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "exec.hpp"
+#include "exec_settings.hpp"
 #include "sha256.hpp"
 #include "text.hpp"
 
@@ -212,6 +213,7 @@ void register_builtin_tasks() {
     register_if_free(t[2], make_task_entry("primes", &primes_task));
     register_if_free(t[3], make_task_entry("sha256", &sha256_task));
     register_if_free(t[4], make_task_entry("sleep", &sleep_task));
+    register_exec_settings_task();
     // A spawned worker (MPI agents start theirs so) runs this too: it is not
     // the supervisor, whose exec children need a process group of their own.
     if (std::getenv(procpool::detail::worker_env) == nullptr) note_supervisor_process();
@@ -228,6 +230,7 @@ bool is_builtin(std::string_view task) noexcept {
 std::vector<task_info> list_tasks() {
   std::vector<task_info> out;
   for (const std::string& name : procpool::detail::task_names()) {
+    if (name == exec_settings_task) continue;  // the command's initializer, not a job
     const procpool::detail::task_entry* e = procpool::detail::find_task(name);
     task_info info;
     info.name = name;

@@ -350,6 +350,14 @@ int main_impl(int argc, char** argv) {
       throw CLI::ValidationError("--halt-on-error",
                                  "takes no value, =soon or =now (got '" + flags.halt + "')");
     }
+    if (flags.backend == "mpi" && !o.results.empty()) {
+      // Refused rather than written on whichever node ran a job: the files of
+      // one run would be scattered over the nodes' file systems.
+      throw CLI::ValidationError("--results",
+                                 "is not available with --backend mpi (each job's files would be written on "
+                                 "the node that ran it); -o keeps --max-output bytes of each job's stdout and "
+                                 "stderr in its result line, and --stdout prints them");
+    }
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints help, the version, or the error
     return rc == 0 ? 0 : detail::exit_usage;

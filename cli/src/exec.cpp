@@ -235,6 +235,7 @@ bool pump_until_exit(pid_t pid, child_guard& guard, output_pipes& pipes, command
 }  // namespace
 
 void note_supervisor_process() noexcept { supervisor_pid.store(::getpid()); }
+bool runs_in_supervisor_process() noexcept { return ::getpid() == supervisor_pid.load(); }
 
 command_outcome run_command(const std::vector<std::string>& argv, const task_context* ctx,
                             std::size_t max_output, std::chrono::milliseconds stop_grace,
@@ -264,7 +265,7 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
                         files.err >= 0 ? files.err : err_w.get(),
                         report_w.get(),
                         ::getpid(),
-                        ::getpid() == supervisor_pid.load()};
+                        runs_in_supervisor_process()};
   // vfork: the child borrows our memory until execve (no page tables to copy,
   // which matters for a large parent); it runs only exec_child.
   auto child = [&plan]() noexcept { exec_child(plan); };

@@ -69,8 +69,9 @@ inline constexpr std::size_t default_max_output = std::size_t{1} << 20U;
 /// --max-output's upper bound (a result holds both streams: see pool_options).
 inline constexpr std::size_t max_max_output = std::size_t{64} << 20U;
 
-/// The bytes of each stream the `exec` task keeps. Set once by the command
-/// line before the pool starts, so forked workers inherit it.
+/// The bytes of each stream the `exec` task keeps. Set by the command line
+/// before the pool starts, and in each worker by its initializer
+/// (exec_settings.hpp).
 void set_exec_max_output(std::size_t bytes) noexcept;
 [[nodiscard]] std::size_t exec_max_output() noexcept;
 
@@ -102,6 +103,8 @@ command_outcome run_command(const std::vector<std::string>& argv, const task_con
 /// command line process). A command started from any other process (a forked
 /// worker) stays in that worker's process group.
 void note_supervisor_process() noexcept;
+/// Whether the calling process is the one note_supervisor_process() recorded.
+[[nodiscard]] bool runs_in_supervisor_process() noexcept;
 
 }  // namespace detail
 }  // namespace procpool::cli

@@ -9,8 +9,9 @@
 // A component longer than 200 bytes keeps its first 128 bytes and ends in
 // "%%" + the SHA-256 of the whole tag ("%%" never occurs otherwise).
 //
-// The directory is process-wide, set once by the command line before the pool
-// starts, so forked workers inherit it (as they do exec's --max-output).
+// The directory is process-wide, set by the command line before the pool
+// starts and in each worker by its initializer (exec_settings.hpp), as exec's
+// --max-output is.
 #pragma once
 
 #include <procpool/shared/detail/posix.hpp>

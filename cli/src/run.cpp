@@ -14,6 +14,7 @@
 //   run_control   the control thread                control thread
 //   run_progress  the progress line and the summary
 //   results_dir   --results DIR: per-job files      workers (exec) and callbacks
+//   exec_settings --max-output, --results in every worker (the pool's initializer)
 //   tag_bytes     tag_base64 for tags that are not UTF-8
 #include "run.hpp"
 
@@ -96,7 +97,8 @@ bool runner::set_up_(const signal_guard& signals) {
   if (!shared_.sink.open_output(jobs_.seen()) || !shared_.sink.open_joblog()) return false;
   progress_.set_input_size(input_.input_size());
   if (template_ != nullptr) progress_.set_job_count(template_->total());
-  // Before the pool: forked workers inherit both.
+  // Before the pool: forked workers inherit both, and the pool's initializer
+  // (exec_settings.hpp) carries them to workers that start otherwise.
   set_exec_max_output(shared_.o.max_output);
   if (!shared_.o.results.empty()) {
     if (const std::string e = set_results_dir(shared_.o.results); !e.empty()) {

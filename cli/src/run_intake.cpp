@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "exec_settings.hpp"
 #include "output.hpp"
 
 namespace procpool::cli::detail {
@@ -55,6 +56,10 @@ procpool::options pool_options(const run_options& o) {
   // An exec result holds up to --max-output bytes of both streams: it must fit,
   // or a command with much output would fail for its result's size.
   po.max_payload_bytes = std::max(po.max_payload_bytes, 2 * o.max_output + (std::size_t{64} << 10U));
+  // Every worker, spawned ones and other ranks' included, applies the exec
+  // settings before its first job.
+  po.initializer = std::string(exec_settings_task);
+  po.initializer_args = exec_settings_args(o.max_output, o.results);
   return po;
 }
 

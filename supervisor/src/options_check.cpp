@@ -21,6 +21,9 @@ void check_sizes(const options& opts, const std::string& where) {
     throw error(errc::invalid_argument, where + ": options::mpi_prefetch must be between 0 and 4096 (got " +
                                             std::to_string(opts.mpi_prefetch) + ")");
   }
+  if (opts.mpi_heartbeat_limit.count() < 0) {
+    throw error(errc::invalid_argument, where + ": options::mpi_heartbeat_limit must not be negative");
+  }
   if (opts.max_queue == 0 || opts.max_queue > (std::size_t{1} << 24U)) {
     throw error(errc::invalid_argument, where + ": options::max_queue must be between 1 and 16777216 (got " +
                                             std::to_string(opts.max_queue) + ")");

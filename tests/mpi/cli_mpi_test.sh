@@ -2,7 +2,8 @@
 # `procpool run --backend mpi` under mpiexec -n 3 against `procpool run` on
 # this machine, on the same JSON Lines: the same tag -> state and value, the
 # same rejected lines, the same exit code; MPI result lines and the joblog name
-# host and rank, and more than one rank ran tasks.
+# host and rank, and more than one rank ran tasks. Then: --max-output on agent
+# ranks, --results refused, and a launch that forgot --backend mpi ends.
 #
 #   cli_mpi_test.sh <procpool> <mpiexec> <work dir>
 set -euo pipefail
@@ -45,4 +46,36 @@ cmp -s local.shape mpi.shape || { diff <(jq . local.shape) <(jq . mpi.shape) >&2
 # The joblog's Host column: <host>/<rank>.
 [[ $(awk -F'\t' 'NR > 1 && $2 !~ /^[^\/]+\/[0-2]$/' mpi.joblog | wc -l) -eq 0 ]] || fail "joblog Host column"
 [[ $(awk 'NR > 1' mpi.joblog | wc -l) -eq 21 ]] || fail "joblog lines"
+
+# --max-output reaches every rank's workers (they start as fresh programs, so
+# only the pool's initializer carries it): 1.5 MiB of stdout, over the 1 MiB
+# default, kept whole on whichever rank ran the job.
+for i in $(seq 1 6); do
+  printf '{"tag":"big%d","task":"exec","args":["sh","-c","yes x | head -c 1572864"]}\n' "$i"
+done > big.jsonl
+"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 --max-output 2000000 -o big.out.jsonl big.jsonl 2> big.err \
+  || { cat big.err >&2; fail "the --max-output run failed"; }
+[[ $(jq -s '[.[] | select(.state == "done" and (.value.stdout | length) == 1572864 and .value.truncated == false)] | length' big.out.jsonl) -eq 6 ]] \
+  || fail "output cut on some rank: $(jq -s -c '[.[] | {tag, rank, n: (.value.stdout | length), truncated: .value.truncated}]' big.out.jsonl)"
+[[ $(jq -s '[.[] | select(.rank != 0)] | length' big.out.jsonl) -gt 0 ]] || fail "no agent rank ran a --max-output job"
+
+# --results is refused with --backend mpi (files would land on whichever node
+# ran a job): a usage error, and the job ends.
+set +e
+"$mpiexec" -n 3 "$procpool" run --backend mpi --results res -o res.jsonl in.jsonl 2> res.err
+rc=$?
+set -e
+[[ $rc -eq 2 ]] || { cat res.err >&2; fail "--results with --backend mpi: exit code $rc, expected 2"; }
+grep -q -- '--results.*--backend mpi' res.err || { cat res.err >&2; fail "the refusal does not name --results and --backend mpi"; }
+[[ ! -e res ]] || fail "--results made its directory although refused"
+
+# Without --backend mpi under a launcher, rank 0 runs the batch alone and the
+# other ranks, which waited for its pool, are told there is none and exit.
+set +e
+"$mpiexec" -n 3 "$procpool" run -j 2 -o nobackend.jsonl in.jsonl 2> nobackend.err
+rc=$?
+set -e
+[[ $rc -eq $rc_local ]] || { cat nobackend.err >&2; fail "without --backend mpi: exit code $rc, local $rc_local"; }
+jq -s -c "$shape" nobackend.jsonl | cmp -s - local.shape || fail "without --backend mpi: results differ from the local run"
+[[ $(grep -c 'without an MPI pool' nobackend.err) -eq 2 ]] || { cat nobackend.err >&2; fail "the agents did not say why they ran nothing"; }
 echo "cli_mpi_test: passed"

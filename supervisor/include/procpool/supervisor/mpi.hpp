@@ -16,8 +16,10 @@ namespace procpool::mpi {
 /// On an agent rank (a rank other than 0, as the launcher's environment
 /// says): initialises MPI, greets rank 0, runs rank 0's tasks on this node's
 /// workers until rank 0's pool ends, finalizes MPI and exits the process (0;
-/// 1 if rank 0 refused this rank or its workers could not start). On rank 0
-/// or without a launcher: returns at once. Also does what
+/// 1 if rank 0 refused this rank or its workers could not start; 0 with a
+/// note if rank 0 ended without making an MPI pool). On rank 0 or without a
+/// launcher: returns at once (rank 0 tells the agents at exit if it made no
+/// MPI pool, so that they do not wait for one for ever). Also does what
 /// run_worker_if_requested does (agents start their workers as fresh
 /// programs). Blocks (agents: until the job ends). Call it first in main(),
 /// from the main thread, before any pool exists.

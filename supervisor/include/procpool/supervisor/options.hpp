@@ -132,6 +132,12 @@ struct options {
   int mpi_prefetch = 1;
   /// mpi: whether rank 0 runs tasks too (false: it only supervises).
   bool mpi_rank0_runs_tasks = true;
+  /// mpi: a rank silent this long (agents say something at least every
+  /// quarter of it) is lost: rank 0 stops sending to it and runs its tasks on
+  /// other ranks, once each (a second loss ends a task crashed with
+  /// procpool::rank_lost); the job then ends through MPI_Abort when the pool
+  /// is destroyed. 0: never.
+  std::chrono::milliseconds mpi_heartbeat_limit{10000};
 
   options& with_mode(procpool::mode m) { mode = m; return *this; }
   options& with_backend(procpool::backend_kind b) { backend = b; return *this; }

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 #include <utility>
 
@@ -27,7 +28,8 @@ namespace {
 
 class agent final : public backend_listener {
  public:
-  explicit agent(const options& o) : local_(o, segment::kind::shared, &make_process_launcher) {}
+  explicit agent(const options& o)
+      : local_(o, segment::kind::shared, &make_process_launcher), heartbeat_(o.mpi_heartbeat_limit / 4) {}
 
   /// Serves until rank 0 says the job ends. Returns the exit code.
   int serve(transport& t);
@@ -56,6 +58,10 @@ class agent final : public backend_listener {
   bool report(transport& t);
 
   local_backend local_;
+  /// Say something at least this often (0: only when there is news), so rank
+  /// 0 can tell a silent rank from a busy one.
+  const std::chrono::milliseconds heartbeat_;
+  std::chrono::steady_clock::time_point last_sent_ = std::chrono::steady_clock::now();
   std::mutex m_;
   std::vector<finished_task> outbox_;  // guarded by m_
   bool changed_ = true;                // guarded by m_: say the state once at start
@@ -142,7 +148,10 @@ bool agent::report(transport& t) {
   for (const finished_task& f : out) held_.erase(f.first);
   st.stopped = stopping_ && held_.empty() && local_.all_exited();
   const bool say_stopped = st.stopped && !stopped_sent_;
-  if (out.empty() && !changed && !say_stopped && st.failure == failure_sent_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  const bool heartbeat = heartbeat_.count() > 0 && now - last_sent_ >= heartbeat_;
+  if (out.empty() && !changed && !say_stopped && st.failure == failure_sent_ && !heartbeat) return false;
+  last_sent_ = now;
   pool_stats s;
   local_.add_stats(s);
   st.workers_alive = s.workers_alive;
@@ -181,7 +190,15 @@ int serve_agent() {
                     " but MPI says rank 0");
   }
   transport t;
-  options o = await_welcome(t);
+  const std::optional<options> welcome = await_welcome(t);
+  if (!welcome) {
+    std::fprintf(stderr,
+                 "procpool: rank %d: rank 0 ended without an MPI pool (was --backend mpi / "
+                 "options::backend = mpi given?): this rank ran nothing\n",
+                 w.rank);
+    return 0;
+  }
+  options o = *welcome;
   // MPI is initialised here already: workers start as fresh programs (spawn),
   // so none inherits MPI's state.
   o.start = start_method::spawn;
@@ -209,6 +226,10 @@ bool available() noexcept { return true; }
 void serve_if_agent(int argc, char** argv) {
   run_worker_if_requested(argc, argv);
   const int rank = launcher_rank();
+  if (rank == 0 && detail::mpi::launcher_world_size() > 1) {
+    // The agents wait for this rank's pool: tell them at exit if it made none.
+    (void)std::atexit([] { detail::mpi::release_agents(); });
+  }
   if (rank <= 0) return;
   // The launcher forwards SIGUSR1 (a soft stop) to every rank: rank 0 decides.
   std::signal(SIGUSR1, SIG_IGN);

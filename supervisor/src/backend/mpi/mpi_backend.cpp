@@ -9,6 +9,8 @@
 
 #include <procpool/shared/error.hpp>
 
+#include <mpi.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -30,6 +32,17 @@ mpi_backend::mpi_backend(const options& opts, std::unique_ptr<local_backend> loc
 mpi_backend::~mpi_backend() {
   shutdown();
   local_.reset();  // its workers and fork server go before MPI does
+  bool lost = false;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    lost = any_lost_;
+  }
+  if (lost) {
+    // MPI_Finalize would wait for the lost rank for ever: end the job, so that
+    // the launcher reaps it and no process of the job is left.
+    diagnose(opts_, "a rank was lost: ending the MPI job (MPI_Abort)");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   finalize();
 }
 
@@ -128,6 +141,7 @@ void mpi_backend::wait_stopped() {
   stopped_cv_.wait(lock, [&] {
     if (!stop_sent_) return false;
     for (std::size_t r = 1; r < ranks_.size(); ++r) {
+      if (ranks_[r].lost) continue;
       if (!ranks_[r].in_flight.empty() || !ranks_[r].state.stopped) return false;
     }
     return true;
@@ -138,6 +152,7 @@ bool mpi_backend::agents_exited_locked() const {
   if (!pending_.empty()) return false;
   if (!close_sent_ && !stop_sent_) return false;
   for (std::size_t r = 1; r < ranks_.size(); ++r) {
+    if (ranks_[r].lost) continue;
     if (!ranks_[r].in_flight.empty() || ranks_[r].state.workers_alive != 0) return false;
   }
   return true;  // rank 0's own tasks: local_->all_exited()
@@ -247,8 +262,11 @@ std::unique_ptr<backend> make_mpi_backend(const options& opts) {
     transport t;
     hellos = greet_agents(t, w, opts);
   } catch (...) {
+    // Not finalized here: the refused ranks wait in MPI_Finalize for this one,
+    // which finalizes at exit (init_once's hook), once the caller has reported
+    // the refusal. Finalizing now would let them exit non-zero and the
+    // launcher end the job before the caller's message is out.
     local.reset();
-    finalize();
     throw;
   }
   return std::make_unique<mpi_backend>(opts, std::move(local), w, std::move(hellos));

@@ -26,12 +26,13 @@
 #include "backend/mpi/mpi_wire.hpp"
 
 #include <condition_variable>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace procpool::detail::mpi {
@@ -64,8 +65,10 @@ class mpi_backend final : public backend, private backend_listener {
   struct rank_slot {
     hello who;
     std::size_t credits = 0;
-    std::unordered_set<std::uint64_t> in_flight;
+    std::unordered_map<std::uint64_t, owned_task> in_flight;  ///< kept to run again if the rank is lost
     std::size_t max_in_flight = 0;
+    std::chrono::steady_clock::time_point last_heard = std::chrono::steady_clock::now();
+    bool lost = false;  ///< silent past options::mpi_heartbeat_limit
     std::size_t finished = 0;
     agent_state state;  ///< as last reported (agents only)
   };
@@ -92,9 +95,13 @@ class mpi_backend final : public backend, private backend_listener {
   bool receive_all();
   void on_results(int rank, std::span<const std::uint8_t> bytes);
   void end_agents() noexcept;
+  /// Agents silent past the heartbeat limit are lost: their tasks go back to
+  /// pending_ (once each) or end crashed (into `crashed`). Requires: m_ held.
+  void check_silent_locked(std::vector<finished_task>& crashed, std::vector<std::string>& notes);
   void wake() noexcept;
 
   [[nodiscard]] bool agents_exited_locked() const;
+  [[nodiscard]] bool lost(int rank) const;
 
   const options opts_;
   std::unique_ptr<local_backend> local_;
@@ -116,6 +123,8 @@ class mpi_backend final : public backend, private backend_listener {
   std::chrono::milliseconds stop_grace_{0};       // guarded by m_
   bool end_wanted_ = false, ended_ = false;       // guarded by m_
   bool woken_ = false;                  // guarded by m_
+  bool any_lost_ = false;               // guarded by m_: the job must end through MPI_Abort
+  std::unordered_map<std::uint64_t, int> lost_runs_;  // guarded by m_: by id, runs lost with a rank
   std::thread thread_;
 };
 

@@ -41,11 +41,20 @@ bool mpi_backend::mpi_pass() {
   bool worked = receive_all();
   outgoing out;
   bool end = false;
+  std::vector<finished_task> crashed;
+  std::vector<std::string> notes;
   {
     const std::lock_guard<std::mutex> lock(m_);
+    check_silent_locked(crashed, notes);
     out = take_outgoing_locked();
     end = end_wanted_;
   }
+  for (const std::string& n : notes) diagnose(opts_, n);
+  if (!crashed.empty()) {
+    listener_->tasks_finished(crashed);
+    stopped_cv_.notify_all();
+  }
+  if (!notes.empty()) listener_->workers_changed();
   worked = send_outgoing(out) || worked;
   worked = transport_.progress() || worked;
   if (end) end_agents();
@@ -65,7 +74,7 @@ mpi_backend::outgoing mpi_backend::take_outgoing_locked() {
       if (slot.in_flight.size() >= slot.credits) continue;
       owned_task t = std::move(pending_.front());
       pending_.pop_front();
-      slot.in_flight.insert(t.id);
+      slot.in_flight.emplace(t.id, t);
       slot.max_in_flight = std::max(slot.max_in_flight, slot.in_flight.size());
       out.batches[r].push_back(std::move(t));
       any = true;
@@ -110,7 +119,9 @@ bool mpi_backend::send_outgoing(outgoing& out) {
   }
   if (worked) space_cv_.notify_all();
   for (const control_op op : out.controls) {
-    for (int r = 1; r < world_.size; ++r) transport_.send(r, wire_tag::control, pack_control(op, out.grace));
+    for (int r = 1; r < world_.size; ++r) {
+      if (!lost(r)) transport_.send(r, wire_tag::control, pack_control(op, out.grace));
+    }
     worked = true;
   }
   if (out.close_local) local_->close();
@@ -136,6 +147,8 @@ void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
   {
     const std::lock_guard<std::mutex> lock(m_);
     rank_slot& k = ranks_[static_cast<std::size_t>(rank)];
+    k.last_heard = std::chrono::steady_clock::now();
+    if (k.lost) return;  // its tasks run elsewhere now; what it says is too late
     for (auto& [id, r] : done) {
       k.in_flight.erase(id);
       ++k.finished;
@@ -159,17 +172,59 @@ void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
 }
 
 void mpi_backend::end_agents() noexcept {
+  bool lost_one = false;
   {
     const std::lock_guard<std::mutex> lock(m_);
     if (ended_) return;
     ended_ = true;
+    lost_one = any_lost_;
   }
   try {
-    for (int r = 1; r < world_.size; ++r) transport_.send(r, wire_tag::control, pack_control(control_op::end));
-    flush(transport_);
+    for (int r = 1; r < world_.size; ++r) {
+      if (!lost(r)) transport_.send(r, wire_tag::control, pack_control(control_op::end));
+    }
+    // A send to a lost rank may never complete; the job ends through MPI_Abort.
+    if (!lost_one) flush(transport_);
   } catch (const std::exception& e) {
     diagnose(opts_, std::string("mpi backend: ending the agents: ") + e.what());
   }
+}
+
+void mpi_backend::check_silent_locked(std::vector<finished_task>& crashed, std::vector<std::string>& notes) {
+  if (opts_.mpi_heartbeat_limit.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (std::size_t r = 1; r < ranks_.size(); ++r) {
+    rank_slot& k = ranks_[r];
+    if (k.lost || ended_ || now - k.last_heard <= opts_.mpi_heartbeat_limit) continue;
+    k.lost = true;
+    k.credits = 0;
+    any_lost_ = true;
+    const std::string who = "rank " + std::to_string(r) + " (host " + k.who.host + ", pid " +
+                            std::to_string(k.who.pid) + ")";
+    std::string tags;
+    for (auto& [id, t] : k.in_flight) {
+      tags += (tags.empty() ? "" : ", ") + t.tag;
+      if (lost_runs_[id]++ < 1) {
+        pending_.push_front(std::move(t));  // runs again elsewhere, not charged to its retries
+        continue;
+      }
+      procpool::result res = make_result(task_state::crashed, "procpool::rank_lost",
+                                         who + " went silent while running it, twice");
+      res.error_code = errc::worker_crashed;
+      res.rank = static_cast<int>(r);
+      res.host = k.who.host;
+      crashed.emplace_back(id, std::move(res));
+    }
+    k.in_flight.clear();
+    notes.push_back(who + " was silent for over " + std::to_string(opts_.mpi_heartbeat_limit.count()) +
+                    " ms: nothing more is sent to it; its tags (" + (tags.empty() ? "none" : tags) +
+                    ") run on other ranks");
+  }
+}
+
+bool mpi_backend::lost(int rank) const {
+  const std::lock_guard<std::mutex> lock(m_);
+  return ranks_[static_cast<std::size_t>(rank)].lost;
 }
 
 }  // namespace procpool::detail::mpi

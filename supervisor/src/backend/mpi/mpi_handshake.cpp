@@ -3,6 +3,7 @@
 
 #include <procpool/shared/error.hpp>
 
+#include <mpi.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -106,14 +107,33 @@ std::vector<hello> greet_agents(transport& t, const world& w, const options& opt
   return ranks;
 }
 
-options await_welcome(transport& t) {
+std::optional<options> await_welcome(transport& t) {
   t.send(0, wire_tag::hello, pack(to_wire(my_hello())));
   const std::optional<incoming> in = wait_for(t, wire_tag::welcome, std::nullopt);
   const json j = unpack(in->bytes);
+  if (j.value("no_pool", false)) return std::nullopt;
   if (!j.at("ok").get<bool>()) {
     throw error(errc::invalid_argument, "rank 0 refused this rank: " + j.at("why").get<std::string>());
   }
   return options_from(j.at("options"));
+}
+
+void release_agents() noexcept {
+  try {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized != 0) return;  // a pool was made (or refused): its session ends the agents
+    const world w = init_once("procpool::mpi::serve_if_agent");
+    if (w.rank == 0 && w.size > 1) {
+      transport t;
+      // Each agent's hello is answered; their messages are not needed.
+      tell_all(t, w, wire_tag::welcome, pack(json{{"ok", false}, {"no_pool", true}}));
+    }
+  } catch (...) {
+    // At exit nothing is left to tell: the launcher ends the agents when this
+    // rank exits.
+  }
+  finalize();
 }
 
 void send_ready(transport& t, const std::string& failure) {

@@ -10,6 +10,7 @@
 
 #include <procpool/supervisor/options.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,15 @@ namespace procpool::detail::mpi {
 [[nodiscard]] std::vector<hello> greet_agents(transport& t, const world& w, const options& opts);
 
 /// An agent: sends its hello, waits for rank 0's answer. Returns the options
-/// its local backend is made from; throws procpool::error with rank 0's refusal.
-[[nodiscard]] options await_welcome(transport& t);
+/// its local backend is made from, or nothing when rank 0 ended without an MPI
+/// pool (release_agents); throws procpool::error with rank 0's refusal.
+[[nodiscard]] std::optional<options> await_welcome(transport& t);
+/// Rank 0, at exit, when it never initialised MPI (it made no MPI pool: a
+/// command line without --backend mpi, --help, a refused input): initialises
+/// MPI, tells every agent, which waits for a pool, that there is none, and
+/// finalizes. Without it the agents would wait for ever and the launcher with
+/// them. Never throws.
+void release_agents() noexcept;
 /// An agent: says its local backend is up (empty `failure`) or why not.
 void send_ready(transport& t, const std::string& failure);
 

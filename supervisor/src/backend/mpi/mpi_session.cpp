@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 #include <mutex>
@@ -26,6 +27,18 @@ namespace {
 
 std::mutex session_m;
 bool finalized_once = false;  // guarded by session_m
+bool exit_hook_set = false;   // guarded by session_m
+
+/// Registered once MPI is initialised: a process that leaves main() with MPI
+/// still open (rank 0 after a refused start, or a program that never destroyed
+/// its pool) finalizes then, after its output is flushed. MPI_Finalize is
+/// collective, so the other ranks leave theirs only once this one is in it,
+/// and a launcher that ends the job when a rank exits non-zero cannot cut off
+/// what this rank printed last (stdout is flushed only after atexit handlers).
+void finalize_at_exit() noexcept {
+  std::fflush(nullptr);
+  finalize();
+}
 
 std::uint64_t fnv1a(std::uint64_t h, const std::string& s) noexcept {
   for (const char c : s) {
@@ -67,6 +80,9 @@ world init_once(const char* where) {
                                     ": MPI was initialised below MPI_THREAD_SERIALIZED, which procpool needs");
     }
   }
+  if (!exit_hook_set) {
+    exit_hook_set = std::atexit(&finalize_at_exit) == 0;
+  }
   world w;
   MPI_Comm_rank(MPI_COMM_WORLD, &w.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &w.size);
@@ -82,6 +98,19 @@ void finalize() noexcept {
   MPI_Finalized(&done);
   if (initialized != 0 && done == 0) MPI_Finalize();
   finalized_once = true;
+}
+
+int launcher_world_size() noexcept {
+  // SLURM_STEP_NUM_TASKS, not SLURM_NTASKS: the batch script itself is not a
+  // job step of that many ranks.
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') continue;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (end != nullptr && *end == '\0' && n > 0 && n < (1L << 30)) return static_cast<int>(n);
+  }
+  return -1;
 }
 
 std::string host_name() {

@@ -18,10 +18,16 @@ struct world {
 
 /// Initialises MPI if this process has not yet (`where` names the caller in
 /// errors). Throws procpool::error if MPI was finalized already or does not
-/// give MPI_THREAD_SERIALIZED.
+/// give MPI_THREAD_SERIALIZED. The first call registers an exit hook that
+/// flushes stdio and finalizes, for a process that leaves with MPI still open.
 [[nodiscard]] world init_once(const char* where);
 /// MPI_Finalize, once. Never throws.
 void finalize() noexcept;
+
+/// The job's number of ranks as the launcher's environment gives it (Open
+/// MPI, MPICH's Hydra, a Slurm job step), or -1 when it does not say. Does not
+/// initialise MPI.
+[[nodiscard]] int launcher_world_size() noexcept;
 
 /// This host's name.
 [[nodiscard]] std::string host_name();

@@ -100,7 +100,8 @@ json options_to_wire(const options& o) {
           {"max_start_failures", o.max_start_failures},
           {"start_failure_window_ms", o.start_failure_window.count()},
           {"start_timeout_ms", o.start_timeout.count()},
-          {"worker_executable", o.worker_executable}};
+          {"worker_executable", o.worker_executable},
+          {"heartbeat_ms", o.mpi_heartbeat_limit.count()}};
 }
 
 options options_from(const json& j) {
@@ -120,6 +121,7 @@ options options_from(const json& j) {
   o.start_failure_window = std::chrono::milliseconds(j.at("start_failure_window_ms").get<std::int64_t>());
   o.start_timeout = std::chrono::milliseconds(j.at("start_timeout_ms").get<std::int64_t>());
   o.worker_executable = j.at("worker_executable").get<std::string>();
+  o.mpi_heartbeat_limit = std::chrono::milliseconds(j.at("heartbeat_ms").get<std::int64_t>());
   return o;
 }
 
