@@ -22,14 +22,21 @@
 #   --quick            fewer items and repetitions: well under a minute of runs
 #   --compare          the families with peers or targets (submit, map, latency,
 #                      startup, payload, run, growth) and only their 2-worker
-#                      configurations (what the targets are stated for)
+#                      configurations (what the targets are stated for; mpi,
+#                      3 workers and no target, is not among them)
 #   --build-dir DIR    build directory (default: build-bench/ in the repository)
 #   --only LIST        comma-separated families: submit, map, latency, scaling,
-#                      startup, memory, payload, shared, run, growth
+#                      startup, memory, payload, shared, run, growth, mpi
 #   --no-build         run what DIR already holds
 #   --werror           build the library with PROCPOOL_WARNINGS_AS_ERRORS=ON too
 #                      (the bench programs always build with -Werror)
 #   -- ARGS...         passed to every program (--runs N, --items N, --filter TEXT)
+#
+# The mpi family (the MPI backend, 3 ranks x 1 worker, against the local pool
+# with 3 workers) runs under `mpiexec -n 3`, with the Open MPI variables that
+# running as root on a small machine needs set for that command only. It is
+# built only with the MPI backend; without the backend or without mpiexec it
+# is skipped with a note on stderr, never failed.
 #
 # Build output, progress and the load average go to stderr. Exits non-zero if
 # the build fails or any program fails (a wrong result, an exception, a
@@ -89,16 +96,26 @@ mapfile -t families < <(grep -v '^$' "$list")
 if ! printf '%s\n' "${families[@]}" | grep -qx shared; then
   log "family 8 (shared_dict/shared_array) is not in this build: the pool has no shared-state API (make_dict) yet"
 fi
+if ! printf '%s\n' "${families[@]}" | grep -qx mpi; then
+  log "family 11 (mpi) is not in this build: no MPI backend or no mpiexec when it was configured"
+fi
 if [[ -z $only && $compare -eq 1 ]]; then
   # The compared families this build has (run needs the procpool command).
   only=$(printf '%s\n' "${families[@]}" | grep -xE 'submit|map|latency|startup|payload|run|growth' | paste -sd, -)
 fi
 if [[ -n $only ]]; then
   IFS=, read -r -a wanted <<<"$only"
+  picked=()
   for w in "${wanted[@]}"; do
-    printf '%s\n' "${families[@]}" | grep -qx "$w" || die "no family '$w' in this build (have: ${families[*]})"
+    if printf '%s\n' "${families[@]}" | grep -qx "$w"; then
+      picked+=("$w")
+    elif [[ $w == mpi ]]; then
+      log "mpi skipped: not in this build (no MPI backend or no mpiexec)"  # never a failure
+    else
+      die "no family '$w' in this build (have: ${families[*]})"
+    fi
   done
-  families=("${wanted[@]}")
+  families=("${picked[@]}")
 fi
 
 args=()
@@ -114,16 +131,30 @@ args+=("${prog_args[@]}")
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
+# The launcher of the mpi family: the one CMake found, else any on PATH.
+mpiexec=$(cat "$build_dir/bench/mpiexec.txt" 2>/dev/null || true)
+[[ -n $mpiexec && -x $mpiexec ]] || mpiexec=$(command -v mpiexec || true)
+mpi_env=(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  OMPI_MCA_btl_vader_single_copy_mechanism=none)  # as tests/mpi/CMakeLists.txt sets them
+
 log "load average before: $(cat /proc/loadavg) ($(nproc) CPUs)"
 failed=()
 start=$SECONDS
 for f in "${families[@]}"; do
   exe=$build_dir/bench/procpool_bench_$f
   [[ -x $exe ]] || die "$exe not built"
+  launch=("$exe")
+  if [[ $f == mpi ]]; then
+    if [[ -z $mpiexec ]]; then
+      log "mpi skipped: no mpiexec found"
+      continue
+    fi
+    launch=(env "${mpi_env[@]}" "$mpiexec" -n 3 "$exe")
+  fi
   t0=$SECONDS
   log "$f"
   # stdout (the JSON lines) streams through tee; a hung program is killed.
-  if ! timeout --kill-after=10 "$limit" "$exe" "${args[@]}" | tee -a "$results"; then
+  if ! timeout --kill-after=10 "$limit" "${launch[@]}" "${args[@]}" | tee -a "$results"; then
     log "$f FAILED"
     failed+=("$f")
   fi
