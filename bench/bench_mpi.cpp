@@ -27,6 +27,7 @@
 #include <procpool/supervisor/mpi.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -77,37 +78,33 @@ std::string next_prefix() {
   return "r" + std::to_string(n++) + ".";
 }
 
-/// n trivial tasks, all submitted then every result taken in order; tasks/s.
-double run_trivial(procpool::pool& p, std::uint64_t n) {
-  const std::string prefix = next_prefix();
-  std::vector<procpool::task_handle> hs;
-  hs.reserve(n);
-  const auto t0 = bench::clock::now();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    hs.push_back(p.submit(prefix + std::to_string(i), "bench_mpi_square", static_cast<std::int64_t>(i)));
-  }
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const auto v = hs[i].get().get<std::int64_t>();
-    if (v != static_cast<std::int64_t>(i * i)) bench::fail("square(" + std::to_string(i) + ") = " + std::to_string(v));
-  }
-  return static_cast<double>(n) / bench::seconds_since(t0);
-}
+/// One batch: `n` tasks of `square` (argument i) or of a 10 ms sleep.
+struct batch {
+  std::uint64_t n = 0;
+  bool sleep = false;
+};
 
-/// n tasks of 10 ms, as run_trivial; tasks/s. `per_rank` gets how many tasks
-/// each rank ran (all on rank 0 for the local pool).
-double run_sleepy(procpool::pool& p, std::uint64_t n, std::map<int, std::uint64_t>& per_rank) {
+/// Submits every task of the batch one by one (a tag and handle each), then
+/// takes every result in order, checking each value; tasks/s. `per_rank`
+/// gets how many tasks each rank ran (the local pool: all on rank 0).
+double run_batch(procpool::pool& p, const batch& b, std::map<int, std::uint64_t>& per_rank) {
   const std::string prefix = next_prefix();
+  const char* task = b.sleep ? "bench_mpi_sleep_ms" : "bench_mpi_square";
   std::vector<procpool::task_handle> hs;
-  hs.reserve(n);
+  hs.reserve(b.n);
   const auto t0 = bench::clock::now();
-  for (std::uint64_t i = 0; i < n; ++i) hs.push_back(p.submit(prefix + std::to_string(i), "bench_mpi_sleep_ms", k_sleep_ms));
+  for (std::uint64_t i = 0; i < b.n; ++i) {
+    const auto arg = b.sleep ? std::int64_t{k_sleep_ms} : static_cast<std::int64_t>(i);
+    hs.push_back(p.submit(prefix + std::to_string(i), task, arg));
+  }
   per_rank.clear();
-  for (auto& h : hs) {
-    const procpool::result r = h.result();
-    if (!r.ok() || r.value != k_sleep_ms) bench::fail("sleep task " + h.tag() + " did not return " + std::to_string(k_sleep_ms));
+  for (std::uint64_t i = 0; i < b.n; ++i) {
+    const procpool::result r = hs[i].result();
+    const auto want = b.sleep ? std::int64_t{k_sleep_ms} : static_cast<std::int64_t>(i * i);
+    if (!r.ok() || r.value != want) bench::fail(std::string(task) + "(" + std::to_string(i) + ") = " + r.value.dump());
     ++per_rank[r.rank];
   }
-  return static_cast<double>(n) / bench::seconds_since(t0);
+  return static_cast<double>(b.n) / bench::seconds_since(t0);
 }
 
 /// Runs `runs` repetitions of every case in `side` on the pool `make` builds
@@ -152,31 +149,29 @@ std::string mpi_skip_reason() {
 }
 
 /// The four cases, local before MPI for each batch. Their runs measure
-/// `current`; the MPI sleep case records where its tasks ran in `mpi_ranks`.
-std::vector<bench::bench_case> make_cases(std::uint64_t trivial, std::uint64_t sleepy, procpool::pool*& current,
-                                          std::map<int, std::uint64_t>& local_ranks,
-                                          std::map<int, std::uint64_t>& mpi_ranks) {
-  auto trivial_run = [&current, trivial] { return std::vector<double>{run_trivial(*current, trivial)}; };
-  auto sleepy_run = [&current, sleepy](std::map<int, std::uint64_t>& per_rank) {
-    return [&current, &per_rank, sleepy] { return std::vector<double>{run_sleepy(*current, sleepy, per_rank)}; };
+/// `current`; case k records where its tasks ran in per_rank[k].
+std::vector<bench::bench_case> make_cases(const batch& trivial, const batch& sleepy, procpool::pool*& current,
+                                          std::array<std::map<int, std::uint64_t>, 4>& per_rank) {
+  auto run = [&current, &per_rank](const batch& b, std::size_t k) {
+    return [&current, &per_rank, b, k] { return std::vector<double>{run_batch(*current, b, per_rank[k])}; };
   };
   auto with = [](nlohmann::json j, const nlohmann::json& more) {
-    for (const auto& [k, v] : more.items()) j[k] = v;
+    for (const auto& [key, v] : more.items()) j[key] = v;
     return j;
   };
   const nlohmann::json local = {{"workers", k_workers}, {"backend", "local"}};
   const nlohmann::json mpi = {{"workers", k_workers}, {"backend", "mpi"}, {"ranks", k_workers}};
-  const nlohmann::json t = {{"items", trivial}};
-  const nlohmann::json s = {{"items", sleepy}, {"task_ms", k_sleep_ms}, {"ideal", k_workers * 1000 / k_sleep_ms}};
+  const nlohmann::json t = {{"items", trivial.n}};
+  const nlohmann::json s = {{"items", sleepy.n}, {"task_ms", k_sleep_ms}, {"ideal", k_workers * 1000 / k_sleep_ms}};
   const std::string skip = mpi_skip_reason();
   const std::string peer = "local pool, 3 workers";
   std::vector<bench::bench_case> cases;
-  cases.push_back({"process", with(local, t), {{"local_submit_all", "tasks/s"}}, trivial_run});
+  cases.push_back({"process", with(local, t), {{"local_submit_all", "tasks/s"}}, run(trivial, 0)});
   cases.push_back({"process", with(mpi, t), {{"mpi_submit_all", "tasks/s", {}, {{"local_submit_all", peer, true}}}},
-                   trivial_run, skip});
-  cases.push_back({"process", with(local, s), {{"local_sleep_10ms", "tasks/s"}}, sleepy_run(local_ranks)});
+                   run(trivial, 1), skip});
+  cases.push_back({"process", with(local, s), {{"local_sleep_10ms", "tasks/s"}}, run(sleepy, 2)});
   cases.push_back({"process", with(mpi, s), {{"mpi_sleep_10ms", "tasks/s", {}, {{"local_sleep_10ms", peer, true}}}},
-                   sleepy_run(mpi_ranks), skip});
+                   run(sleepy, 3), skip});
   return cases;
 }
 
@@ -202,10 +197,9 @@ int main(int argc, char** argv) {
     const bench::config cfg = bench::parse_args(argc, argv);
     const int runs = cfg.runs_or(5, 2);
     procpool::pool* current = nullptr;  // the pool the running side measures
-    std::map<int, std::uint64_t> local_ranks;
-    std::map<int, std::uint64_t> mpi_ranks;
-    std::vector<bench::bench_case> cases =
-        make_cases(cfg.items_or(20'000, 2'000), cfg.items_or(300, 60), current, local_ranks, mpi_ranks);
+    std::array<std::map<int, std::uint64_t>, 4> per_rank;
+    std::vector<bench::bench_case> cases = make_cases({cfg.items_or(50'000, 2'000), false},
+                                                      {cfg.items_or(600, 60), true}, current, per_rank);
     const std::vector<bench::bench_case*> selected = bench::detail::select(cases, cfg);
     std::vector<bench::bench_case*> local_side;
     std::vector<bench::bench_case*> mpi_side;
@@ -219,8 +213,11 @@ int main(int argc, char** argv) {
     // The local pool first, and gone before MPI starts (see the top).
     measure_side(local_side, runs, current, make_local_pool);
     measure_side(mpi_side, runs, current, make_mpi_pool);
-    // Where the last repetition's 10 ms tasks ran: every rank should take a share.
-    for (const auto& [rank, n] : mpi_ranks) cases[3].extra["tasks_per_rank"][std::to_string(rank)] = n;
+    // Where the MPI side's last repetition ran its tasks: how the credits
+    // shared the batch out (rank 0 runs tasks too).
+    for (const std::size_t k : {std::size_t{1}, std::size_t{3}}) {
+      for (const auto& [rank, n] : per_rank[k]) cases[k].extra["tasks_per_rank"][std::to_string(rank)] = n;
+    }
     for (const bench::bench_case* c : selected) bench::detail::emit_case(*c, selected, cfg);
     const auto failed =
         std::count_if(selected.begin(), selected.end(), [](const bench::bench_case* c) { return !c->error.empty(); });
