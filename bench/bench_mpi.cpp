@@ -11,6 +11,10 @@
 //   mpi_sleep_10ms    3 workers x 100/s = 300 tasks/s ("ideal"). Peer of the
 //                     MPI one: the local one.
 //
+// Trivial tasks: 50,000 (quick 2,000); 10 ms tasks: 600 (quick 60); --items
+// sets both. 5 repetitions (quick 2). The MPI lines also carry
+// "tasks_per_rank": where the last repetition's tasks ran.
+//
 // Ratios are oriented as in every family: > 1 means the MPI figure is better.
 // The two sides cannot alternate repetition by repetition as the other
 // families do: the local pool must fork its workers before MPI starts, and
