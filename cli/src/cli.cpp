@@ -159,6 +159,11 @@ void add_pool_options(CLI::App& run, detail::run_options& o, run_flags& f) {
       ->check(CLI::IsMember({"local", "mpi"}))
       ->type_name("BACKEND")
       ->capture_default_str();
+  run.add_option("--heartbeat-limit", o.heartbeat_limit_seconds,
+                 "--backend mpi: a rank silent this many seconds is lost, its tasks run on other "
+                 "ranks (0: never)")
+      ->check(seconds_validator())
+      ->capture_default_str();
   // --jobs and -P: the names xargs and GNU parallel users type.
   run.add_option("-j,--workers,--jobs,-P", o.workers,
                  "Worker cap (default: PROCPOOL_WORKERS or one per CPU; above 4096 is clamped)")

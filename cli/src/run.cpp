@@ -24,6 +24,7 @@
 #include <exception>
 #include <optional>
 #include <procpool/procpool.hpp>
+#include <procpool/supervisor/mpi.hpp>
 #include <string>
 
 #include "builtins.hpp"
@@ -85,7 +86,11 @@ int runner::execute() {
   drain_();
   control.stop();
   shared_.stop.take_pending_signals();
-  return finish_();
+  const int code = finish_();
+  // With --backend mpi and a rank lost, the pool's destructor ends the job
+  // through MPI_Abort: with this run's exit code, not a code of its own.
+  procpool::mpi::set_abort_exit_code(code);
+  return code;
 }
 
 bool runner::set_up_(const signal_guard& signals) {

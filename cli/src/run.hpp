@@ -34,6 +34,7 @@ struct run_options {
   int workers = 1;
   std::size_t max_queue = 1024;
   double timeout_seconds = 0;  ///< 0: no limit
+  double heartbeat_limit_seconds = 10;  ///< --backend mpi: a rank silent this long is lost (0: never)
   int retries = 0;
   std::size_t max_tasks_per_worker = 0;
   std::string input = "-";  ///< "-": standard input

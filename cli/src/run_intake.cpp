@@ -46,6 +46,7 @@ procpool::options pool_options(const run_options& o) {
   po.workers = o.workers;
   po.max_queue = o.max_queue;
   po.task_timeout = seconds_to_ms(o.timeout_seconds);
+  po.mpi_heartbeat_limit = seconds_to_ms(o.heartbeat_limit_seconds);
   po.retries = o.retries;
   po.max_tasks_per_worker = o.max_tasks_per_worker;
   // A line's arguments should fit in a task message. The pool reserves a few

@@ -5,6 +5,8 @@
 #  2. An agent rank SIGKILLed: the job ends, no process of it is left, the
 #     output is valid JSON Lines, and --resume completes every tag without
 #     running a done tag again.
+#  3. An agent rank SIGSTOPped: its tags finish elsewhere, the job exits with
+#     the command's code and no process of it is left.
 #
 #   cli_mpi_stop_test.sh <procpool> <mpiexec> <work dir>
 set -euo pipefail
@@ -83,4 +85,39 @@ tail -n +"$((complete + 1))" out.jsonl | jq -r '.tag' | sort > rerun
 [[ -z $(comm -12 done_before rerun) ]] || fail "done tags ran again: $(comm -12 done_before rerun | tr '\n' ' ')"
 [[ $(jq -r 'select(.state == "done") | .tag' out.jsonl 2>/dev/null | sort -u | wc -l) -eq 40 ]] \
   || fail "not every tag is done after --resume"
+
+# ---- 3. an agent rank SIGSTOPped (hung) ----
+# With --heartbeat-limit 1 rank 0 gives it up after a second of silence: its
+# tags run on the other ranks (recorded as a rank_lost attempt), every tag ends
+# done, and the job ends through MPI_Abort with the command's own exit code
+# (0), so that the launcher reaps the stopped rank.
+for i in $(seq 1 12); do printf '{"tag":"h%d","task":"sleep","args":[300]}\n' "$i"; done > hang.jsonl
+"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 --heartbeat-limit 1 -o hang.out.jsonl hang.jsonl 2> hang.err &
+launcher=$!
+wait_lines hang.out.jsonl 1
+tree=$(descendants "$launcher")
+victim=
+for p in $tree; do
+  if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=2'; then
+    if [[ $(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p) == run ]]; then victim=$p; break; fi
+  fi
+done
+[[ -n $victim ]] || fail "rank 2 not found among: $tree"
+kill -STOP "$victim"
+set +e
+wait "$launcher"
+rc=$?
+set -e
+[[ $rc -eq 0 ]] || { cat hang.err >&2; fail "hung rank: exit code $rc, expected the command's 0"; }
+[[ $(jq -s '[.[] | select(.state == "done")] | length' hang.out.jsonl) -eq 12 ]] || fail "hung rank: not every tag done"
+[[ $(jq -s '[.[] | select(.attempt_errors != null) | select(.attempt_errors[0] | startswith("rank_lost: procpool::rank_lost: rank 2 ")) | select(.attempts == 2 and .rank != 2)] | length' hang.out.jsonl) -ge 1 ]] \
+  || { cat hang.out.jsonl >&2; fail "hung rank: no tag records its lost run on rank 2"; }
+grep -q "rank 2 .*was silent" hang.err || { cat hang.err >&2; fail "hung rank: not logged"; }
+for _ in $(seq 1 200); do
+  alive=0
+  for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [[ $alive -eq 0 ]] && break
+  sleep 0.05
+done
+[[ $alive -eq 0 ]] || fail "hung rank: a process of the job is left"
 echo "cli_mpi_stop_test: passed"

@@ -1,5 +1,6 @@
 // A rank that goes silent (SIGSTOP) is lost after options::mpi_heartbeat_limit:
-// its tags run on the other ranks and every tag ends done; the pool's
+// its tags run on the other ranks and every tag ends done, the lost run
+// recorded as an attempt (rank_lost); the pool's
 // destructor then ends the job through MPI_Abort (so the launcher reaps the
 // stopped rank). The test passes on the line printed before that.
 #include "mpi_test.hpp"
@@ -29,7 +30,22 @@ int main(int argc, char** argv) {
   ::kill(victim, SIGSTOP);
   const auto all = pool.results();
   PROCPOOL_MPI_CHECK(all.size() == static_cast<std::size_t>(n));
-  for (const auto& [tag, r] : all) PROCPOOL_MPI_CHECK(r.ok());
+  std::size_t rerun = 0;
+  for (const auto& [tag, r] : all) {
+    PROCPOOL_MPI_CHECK(r.ok());
+    // A tag the stopped rank held ran again elsewhere: the lost run is one
+    // attempt, recorded as rank_lost, and cost none of its retries.
+    if (!r.attempt_errors.empty()) {
+      ++rerun;
+      PROCPOOL_MPI_CHECK(r.attempt_errors.size() == 1);
+      PROCPOOL_MPI_CHECK(r.attempt_errors[0].rfind("rank_lost: procpool::rank_lost: rank 2 (host ", 0) == 0);
+      PROCPOOL_MPI_CHECK(r.attempts == 2);
+      PROCPOOL_MPI_CHECK(r.rank == 1);
+    } else {
+      PROCPOOL_MPI_CHECK(r.attempts == 1);
+    }
+  }
+  PROCPOOL_MPI_CHECK(rerun > 0);  // rank 2 held a task when it stopped
   const procpool::pool_stats s = pool.stats();
   PROCPOOL_MPI_CHECK(s.ranks[2].credits == 0);  // lost: nothing more is sent to it
   PROCPOOL_MPI_CHECK(s.ranks[1].finished + s.ranks[2].finished == static_cast<std::size_t>(n));

@@ -9,6 +9,7 @@
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/worker/task.hpp>
 
+#include <iterator>
 #include <utility>
 
 namespace procpool::detail {
@@ -207,6 +208,10 @@ std::optional<task_message> pool_front::settle_locked(const std::shared_ptr<task
 }
 
 void pool_front::finish_locked(const std::shared_ptr<task_record>& rec, procpool::result r) {
+  // The front's retries came first; a backend may add runs of the last attempt
+  // that ended without an outcome of their own (the MPI backend: a lost rank).
+  rec->attempt_errors.insert(rec->attempt_errors.end(), std::make_move_iterator(r.attempt_errors.begin()),
+                             std::make_move_iterator(r.attempt_errors.end()));
   r.attempt_errors = std::move(rec->attempt_errors);
   {
     const std::lock_guard<std::mutex> lock(rec->m);

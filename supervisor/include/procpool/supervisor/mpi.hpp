@@ -25,6 +25,13 @@ namespace procpool::mpi {
 /// from the main thread, before any pool exists.
 void serve_if_agent(int argc, char** argv);
 
+/// The exit code rank 0 ends the job with when it has to end it through
+/// MPI_Abort: a rank was lost (silent past options::mpi_heartbeat_limit), and
+/// MPI_Finalize would wait for it for ever. 1 unless set. Call it before the
+/// pool is destroyed, with the code the program is about to exit with (the
+/// procpool command passes its own exit code). Thread-safe.
+void set_abort_exit_code(int code) noexcept;
+
 /// Whether this build has the MPI backend (PROCPOOL_WITH_MPI). Thread-safe.
 [[nodiscard]] bool available() noexcept;
 

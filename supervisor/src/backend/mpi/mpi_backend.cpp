@@ -12,6 +12,8 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 namespace procpool::detail::mpi {
@@ -40,8 +42,10 @@ mpi_backend::~mpi_backend() {
   if (lost) {
     // MPI_Finalize would wait for the lost rank for ever: end the job, so that
     // the launcher reaps it and no process of the job is left.
-    diagnose(opts_, "a rank was lost: ending the MPI job (MPI_Abort)");
-    MPI_Abort(MPI_COMM_WORLD, 1);
+    const int code = abort_exit_code();
+    diagnose(opts_, "a rank was lost: ending the MPI job (MPI_Abort, exit code " + std::to_string(code) + ")");
+    std::fflush(nullptr);  // what this process wrote must not die with it
+    MPI_Abort(MPI_COMM_WORLD, code);
   }
   finalize();
 }

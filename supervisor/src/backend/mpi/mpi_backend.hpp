@@ -98,6 +98,8 @@ class mpi_backend final : public backend, private backend_listener {
   /// Agents silent past the heartbeat limit are lost: their tasks go back to
   /// pending_ (once each) or end crashed (into `crashed`). Requires: m_ held.
   void check_silent_locked(std::vector<finished_task>& crashed, std::vector<std::string>& notes);
+  /// Adds the runs of `id` lost with a rank to its result. Requires: m_ held.
+  void add_lost_runs_locked(std::uint64_t id, procpool::result& r);
   void wake() noexcept;
 
   [[nodiscard]] bool agents_exited_locked() const;
@@ -124,7 +126,9 @@ class mpi_backend final : public backend, private backend_listener {
   bool end_wanted_ = false, ended_ = false;       // guarded by m_
   bool woken_ = false;                  // guarded by m_
   bool any_lost_ = false;               // guarded by m_: the job must end through MPI_Abort
-  std::unordered_map<std::uint64_t, int> lost_runs_;  // guarded by m_: by id, runs lost with a rank
+  // guarded by m_: by id, one note per run lost with a rank ("rank_lost: ..."),
+  // added to the task's result (attempts, attempt_errors) when it ends.
+  std::unordered_map<std::uint64_t, std::vector<std::string>> lost_runs_;
   std::thread thread_;
 };
 

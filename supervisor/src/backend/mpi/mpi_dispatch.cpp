@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace procpool::detail::mpi {
@@ -154,6 +155,7 @@ void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
       ++k.finished;
       r.rank = rank;
       r.host = k.who.host;
+      add_lost_runs_locked(id, r);
     }
     if (k.state.failure.empty() && !st.failure.empty()) {
       failure = "rank " + std::to_string(rank) + " (host " + k.who.host + "): " + st.failure;
@@ -204,15 +206,19 @@ void mpi_backend::check_silent_locked(std::vector<finished_task>& crashed, std::
     std::string tags;
     for (auto& [id, t] : k.in_flight) {
       tags += (tags.empty() ? "" : ", ") + t.tag;
-      if (lost_runs_[id]++ < 1) {
+      std::vector<std::string>& runs = lost_runs_[id];
+      if (runs.empty()) {
+        runs.push_back("rank_lost: procpool::rank_lost: " + who + " went silent while it held the task");
         pending_.push_front(std::move(t));  // runs again elsewhere, not charged to its retries
         continue;
       }
       procpool::result res = make_result(task_state::crashed, "procpool::rank_lost",
-                                         who + " went silent while running it, twice");
+                                         who + " went silent while it held the task, the second rank lost with it");
       res.error_code = errc::worker_crashed;
       res.rank = static_cast<int>(r);
       res.host = k.who.host;
+      res.attempts = static_cast<int>(t.attempt);
+      add_lost_runs_locked(id, res);
       crashed.emplace_back(id, std::move(res));
     }
     k.in_flight.clear();
@@ -220,6 +226,17 @@ void mpi_backend::check_silent_locked(std::vector<finished_task>& crashed, std::
                     " ms: nothing more is sent to it; its tags (" + (tags.empty() ? "none" : tags) +
                     ") run on other ranks");
   }
+}
+
+void mpi_backend::add_lost_runs_locked(std::uint64_t id, procpool::result& r) {
+  const auto it = lost_runs_.find(id);
+  if (it == lost_runs_.end()) return;
+  // The lost runs came before the run that ended: their notes go first, and
+  // each counts as a start (the front adds its own retries' notes before them).
+  r.attempts += static_cast<int>(it->second.size());
+  r.attempt_errors.insert(r.attempt_errors.begin(), std::make_move_iterator(it->second.begin()),
+                          std::make_move_iterator(it->second.end()));
+  lost_runs_.erase(it);
 }
 
 bool mpi_backend::lost(int rank) const {

@@ -1,11 +1,22 @@
 // procpool::mpi::launcher_rank: the launcher's rank, from the environment,
-// before (and without) MPI. Built with and without the MPI backend.
+// before (and without) MPI; the exit code of a job ended through MPI_Abort.
+// Built with and without the MPI backend.
+#include "backend/mpi/mpi_session.hpp"
+
 #include <procpool/supervisor/mpi.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <initializer_list>
 
 namespace procpool::mpi {
+namespace {
+
+std::atomic<int> abort_code{1};
+
+}  // namespace
+
+void set_abort_exit_code(int code) noexcept { abort_code.store(code); }
 
 int launcher_rank() noexcept {
   // Open MPI, PMIx (srun --mpi=pmix, prterun), MPICH's Hydra, Slurm.
@@ -20,3 +31,9 @@ int launcher_rank() noexcept {
 }
 
 }  // namespace procpool::mpi
+
+namespace procpool::detail::mpi {
+
+int abort_exit_code() noexcept { return ::procpool::mpi::abort_code.load(); }
+
+}  // namespace procpool::detail::mpi

@@ -29,6 +29,9 @@ void finalize() noexcept;
 /// initialise MPI.
 [[nodiscard]] int launcher_world_size() noexcept;
 
+/// The code of an MPI_Abort that ends the job (procpool::mpi::set_abort_exit_code).
+[[nodiscard]] int abort_exit_code() noexcept;
+
 /// This host's name.
 [[nodiscard]] std::string host_name();
 /// A hash of the task registry: names and parameter types. Ranks running
