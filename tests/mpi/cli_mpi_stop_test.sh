@@ -31,6 +31,30 @@ descendants() {
   for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done
 }
 
+# The pid of `procpool run` as MPI rank RANK among the processes TREE.
+rank_pid() {
+  local rank=$1 p
+  shift
+  for p in "$@"; do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank"; then
+      if [[ $(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p) == run ]]; then echo "$p"; return 0; fi
+    fi
+  done
+  fail "rank $rank not found among: $*"
+}
+
+# Waits (bounded) until no process of TREE is left; fails naming those left.
+wait_gone() {
+  local alive p
+  for _ in $(seq 1 200); do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && return 0
+    sleep 0.05
+  done
+  fail "a process of the job is left: $(for p in "$@"; do kill -0 "$p" 2>/dev/null && echo "$p"; done)"
+}
+
 # ---- 1. SIGUSR1 ----
 "$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o usr1.jsonl in.jsonl 2> usr1.err &
 launcher=$!
@@ -52,26 +76,16 @@ grep -q "SIGUSR1" usr1.err || fail "SIGUSR1: not reported"
 launcher=$!
 wait_lines out.jsonl 6
 tree=$(descendants "$launcher")
-victim=
-for p in $tree; do
-  if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
-    if [[ $(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p) == run ]]; then victim=$p; break; fi
-  fi
-done
-[[ -n $victim ]] || fail "rank 1 not found among: $tree"
+# shellcheck disable=SC2086 # one pid per word
+victim=$(rank_pid 1 $tree)
 kill -KILL "$victim"
 set +e
 wait "$launcher"
 rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "the job went on after a rank died"
-for _ in $(seq 1 200); do
-  alive=0
-  for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
-  [[ $alive -eq 0 ]] && break
-  sleep 0.05
-done
-[[ $alive -eq 0 ]] || fail "a process of the job is left: $(for p in $tree; do kill -0 "$p" 2>/dev/null && echo "$p"; done)"
+# shellcheck disable=SC2086
+wait_gone $tree
 # Every complete line is valid JSON (a line cut by the kill has no newline).
 complete=$(awk 'END { print NR }' out.jsonl)
 [[ -z $(tail -c 1 out.jsonl) ]] || complete=$((complete - 1))
@@ -91,33 +105,23 @@ tail -n +"$((complete + 1))" out.jsonl | jq -r '.tag' | sort > rerun
 # tags run on the other ranks (recorded as a rank_lost attempt), every tag ends
 # done, and the job ends through MPI_Abort with the command's own exit code
 # (0), so that the launcher reaps the stopped rank.
-for i in $(seq 1 12); do printf '{"tag":"h%d","task":"sleep","args":[300]}\n' "$i"; done > hang.jsonl
+for i in $(seq 1 24); do printf '{"tag":"h%d","task":"sleep","args":[300]}\n' "$i"; done > hang.jsonl
 "$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 --heartbeat-limit 1 -o hang.out.jsonl hang.jsonl 2> hang.err &
 launcher=$!
 wait_lines hang.out.jsonl 1
 tree=$(descendants "$launcher")
-victim=
-for p in $tree; do
-  if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=2'; then
-    if [[ $(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p) == run ]]; then victim=$p; break; fi
-  fi
-done
-[[ -n $victim ]] || fail "rank 2 not found among: $tree"
+# shellcheck disable=SC2086 # one pid per word
+victim=$(rank_pid 2 $tree)
 kill -STOP "$victim"
 set +e
 wait "$launcher"
 rc=$?
 set -e
 [[ $rc -eq 0 ]] || { cat hang.err >&2; fail "hung rank: exit code $rc, expected the command's 0"; }
-[[ $(jq -s '[.[] | select(.state == "done")] | length' hang.out.jsonl) -eq 12 ]] || fail "hung rank: not every tag done"
+[[ $(jq -s '[.[] | select(.state == "done")] | length' hang.out.jsonl) -eq 24 ]] || fail "hung rank: not every tag done"
 [[ $(jq -s '[.[] | select(.attempt_errors != null) | select(.attempt_errors[0] | startswith("rank_lost: procpool::rank_lost: rank 2 ")) | select(.attempts == 2 and .rank != 2)] | length' hang.out.jsonl) -ge 1 ]] \
   || { cat hang.out.jsonl >&2; fail "hung rank: no tag records its lost run on rank 2"; }
 grep -q "rank 2 .*was silent" hang.err || { cat hang.err >&2; fail "hung rank: not logged"; }
-for _ in $(seq 1 200); do
-  alive=0
-  for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
-  [[ $alive -eq 0 ]] && break
-  sleep 0.05
-done
-[[ $alive -eq 0 ]] || fail "hung rank: a process of the job is left"
+# shellcheck disable=SC2086
+wait_gone $tree
 echo "cli_mpi_stop_test: passed"

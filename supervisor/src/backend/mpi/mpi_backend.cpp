@@ -230,6 +230,7 @@ void mpi_backend::tasks_finished(std::vector<finished_task>& finished) {
       ++ranks_[0].finished;
       r.rank = 0;
       r.host = ranks_[0].who.host;
+      add_lost_runs_locked(id, r);  // it may have been lost with another rank first
     }
     woken_ = true;  // credits came back
   }
