@@ -39,17 +39,7 @@ cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target procpool
 
 batch=$BUILD_DIR/demo.jsonl
 results=$BUILD_DIR/demo-results.jsonl
-{
-  for i in $(seq 1 40); do
-    printf '{"tag":"primes-%02d","task":"primes","args":%d}\n' "$i" $((200000 + i * 20000))
-  done
-  printf '{"tag":"uname","task":"exec","args":["uname","-sr"]}\n'
-  printf '{"tag":"date","task":"exec","args":["date","-u","+%%Y-%%m-%%dT%%H:%%M:%%SZ"]}\n'
-  printf '{"tag":"literal","task":"exec","args":["printf","%%s","; touch /tmp/not-run $(id)"]}\n'
-  printf '{"tag":"sha256-batch","task":"sha256","args":"%s"}\n' "$batch"
-  printf '{"tag":"sleep","task":"sleep","args":200}\n'
-  printf '{"tag":"echo","task":"echo","args":{"hello":"procpool"}}\n'
-} > "$batch"
+bash "$REPO/scripts/demo_batch.sh" "$batch"
 
 log "procpool run --progress $* $batch > $results"
 set +e

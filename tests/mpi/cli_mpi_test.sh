@@ -2,12 +2,13 @@
 # `procpool run --backend mpi` under mpiexec -n 3 against `procpool run` on
 # this machine, on the same JSON Lines: the same tag -> state and value, the
 # same rejected lines, the same exit code; MPI result lines and the joblog name
-# host and rank, and more than one rank ran tasks. Then: --max-output on agent
+# host and rank, and more than one rank ran tasks; so does the README's demo
+# batch. Then: --max-output on agent
 # ranks, --results refused, and a launch that forgot --backend mpi ends.
 #
-#   cli_mpi_test.sh <procpool> <mpiexec> <work dir>
+#   cli_mpi_test.sh <procpool> <mpiexec> <work dir> <scripts/demo_batch.sh>
 set -euo pipefail
-procpool=$1 mpiexec=$2 work=$3
+procpool=$1 mpiexec=$2 work=$3 demo_batch=$4
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
 {
@@ -46,6 +47,18 @@ cmp -s local.shape mpi.shape || { diff <(jq . local.shape) <(jq . mpi.shape) >&2
 # The joblog's Host column: <host>/<rank>.
 [[ $(awk -F'\t' 'NR > 1 && $2 !~ /^[^\/]+\/[0-2]$/' mpi.joblog | wc -l) -eq 0 ]] || fail "joblog Host column"
 [[ $(awk 'NR > 1' mpi.joblog | wc -l) -eq 21 ]] || fail "joblog lines"
+
+# The README's demo batch (scripts/demo.sh) gives the same results through
+# both backends ("date" aside, whose value is the time it ran).
+bash "$demo_batch" "$work/demo.jsonl"
+"$procpool" run -j 2 -o demo.local.jsonl demo.jsonl 2> demo.local.err || { cat demo.local.err >&2; fail "demo batch, local"; }
+"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o demo.mpi.jsonl demo.jsonl 2> demo.mpi.err \
+  || { cat demo.mpi.err >&2; fail "demo batch, mpi"; }
+demo_shape='[.[] | {tag, state, value: (if .tag == "date" then null else .value end)}] | sort_by(.tag)'
+cmp -s <(jq -s -c "$demo_shape" demo.local.jsonl) <(jq -s -c "$demo_shape" demo.mpi.jsonl) \
+  || fail "demo batch: results differ between the backends"
+[[ $(jq -s '[.[] | select(.state == "done")] | length' demo.mpi.jsonl) -eq 46 ]] || fail "demo batch: not every task done"
+[[ $(jq -s '[.[] | .rank] | unique | length' demo.mpi.jsonl) -eq 3 ]] || fail "demo batch: not every rank ran tasks"
 
 # --max-output reaches every rank's workers (they start as fresh programs, so
 # only the pool's initializer carries it): 1.5 MiB of stdout, over the 1 MiB
