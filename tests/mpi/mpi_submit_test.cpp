@@ -1,11 +1,15 @@
 // submit / result / apply / map across ranks: every rank runs tasks, every
-// result names its rank and host, and the values equal the local pool's.
+// result names its rank and host, the observer hears of every start, and the
+// values equal the local pool's.
 // Run under `mpiexec -n 3` and `-n 1` (one rank: everything on rank 0).
 #include "mpi_test.hpp"
 
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using procpool_mpi_test::failures;
@@ -27,13 +31,33 @@ std::vector<nlohmann::json> local_map() {
   return v;
 }
 
+/// Records each start the observer hears of: tag -> worker pid.
+class start_recorder final : public procpool::observer {
+ public:
+  void task_started(std::string_view tag, int worker_pid, int /*attempt*/) noexcept override {
+    const std::lock_guard<std::mutex> lock(m_);
+    started_[std::string(tag)] = worker_pid;
+  }
+  std::map<std::string, int> started() const {
+    const std::lock_guard<std::mutex> lock(m_);
+    return started_;
+  }
+
+ private:
+  mutable std::mutex m_;
+  std::map<std::string, int> started_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   procpool::mpi::serve_if_agent(argc, argv);
   const std::vector<nlohmann::json> expected = local_map();
 
-  procpool::pool pool(procpool_mpi_test::mpi_options());
+  auto starts = std::make_shared<start_recorder>();
+  procpool::options o = procpool_mpi_test::mpi_options();
+  o.observer = starts;
+  procpool::pool pool(o);
   const std::size_t world = pool.stats().ranks.size();
   PROCPOOL_MPI_CHECK(world >= 1);
 
@@ -49,6 +73,12 @@ int main(int argc, char** argv) {
     ranks.insert(r.rank);
   }
   PROCPOOL_MPI_CHECK(all.size() == 12);
+  // The observer hears of every start, on agents too, with the worker that ran it.
+  const std::map<std::string, int> started = starts->started();
+  for (const auto& [tag, r] : all) {
+    const auto it = started.find(tag);
+    PROCPOOL_MPI_CHECK(it != started.end() && it->second == r.worker_pid);
+  }
   PROCPOOL_MPI_CHECK(ranks.size() == world);  // every rank ran tasks (one rank: rank 0)
   PROCPOOL_MPI_CHECK(*ranks.begin() == 0 && static_cast<std::size_t>(*ranks.rbegin()) == world - 1);
 

@@ -35,7 +35,14 @@ class agent final : public backend_listener {
   int serve(transport& t);
 
  private:
-  void tasks_started(std::span<const started_task> /*started*/) noexcept override {}
+  void tasks_started(std::span<const started_task> started) noexcept override {
+    const std::lock_guard<std::mutex> lock(m_);
+    try {
+      started_.insert(started_.end(), started.begin(), started.end());
+    } catch (...) {
+      // Out of memory: an observer misses these starts; outcomes still go.
+    }
+  }
   void tasks_finished(std::vector<finished_task>& finished) override {
     const std::lock_guard<std::mutex> lock(m_);
     for (finished_task& f : finished) outbox_.push_back(std::move(f));
@@ -64,6 +71,7 @@ class agent final : public backend_listener {
   std::chrono::steady_clock::time_point last_sent_ = std::chrono::steady_clock::now();
   std::mutex m_;
   std::vector<finished_task> outbox_;  // guarded by m_
+  std::vector<started_task> started_;  // guarded by m_: for rank 0's observer
   bool changed_ = true;                // guarded by m_: say the state once at start
   std::string failure_;                // guarded by m_
 
@@ -136,11 +144,13 @@ void agent::cancel(const std::vector<std::uint64_t>& ids, const std::string& why
 
 bool agent::report(transport& t) {
   std::vector<finished_task> out;
+  std::vector<started_task> started;
   agent_state st;
   bool changed = false;
   {
     const std::lock_guard<std::mutex> lock(m_);
     out.swap(outbox_);
+    started.swap(started_);
     changed = changed_;
     changed_ = false;
     st.failure = failure_;
@@ -150,7 +160,9 @@ bool agent::report(transport& t) {
   const bool say_stopped = st.stopped && !stopped_sent_;
   const auto now = std::chrono::steady_clock::now();
   const bool heartbeat = heartbeat_.count() > 0 && now - last_sent_ >= heartbeat_;
-  if (out.empty() && !changed && !say_stopped && st.failure == failure_sent_ && !heartbeat) return false;
+  if (out.empty() && started.empty() && !changed && !say_stopped && st.failure == failure_sent_ && !heartbeat) {
+    return false;
+  }
   last_sent_ = now;
   pool_stats s;
   local_.add_stats(s);
@@ -164,7 +176,7 @@ bool agent::report(transport& t) {
   st.running = s.running;
   stopped_sent_ = stopped_sent_ || st.stopped;
   failure_sent_ = st.failure;
-  t.send(0, wire_tag::results, pack_results(out, st));
+  t.send(0, wire_tag::results, pack_results(out, started, st));
   return true;
 }
 

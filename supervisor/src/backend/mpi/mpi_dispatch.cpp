@@ -142,8 +142,9 @@ bool mpi_backend::receive_all() {
 
 void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
   std::vector<finished_task> done;
+  std::vector<started_task> started;
   agent_state st;
-  unpack_results(bytes, done, st);
+  unpack_results(bytes, done, started, st);
   std::string failure;
   {
     const std::lock_guard<std::mutex> lock(m_);
@@ -164,6 +165,8 @@ void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
     k.state = std::move(st);
   }
   stopped_cv_.notify_all();
+  // Starts first: a task that started and ended within one report has both.
+  if (!started.empty()) listener_->tasks_started(started);
   if (!done.empty()) listener_->tasks_finished(done);
   listener_->workers_changed();
   if (!failure.empty()) {

@@ -153,17 +153,24 @@ std::vector<owned_task> unpack_tasks(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::vector<std::uint8_t> pack_results(const std::vector<finished_task>& done, const agent_state& s) {
+std::vector<std::uint8_t> pack_results(const std::vector<finished_task>& done,
+                                       const std::vector<started_task>& started, const agent_state& s) {
   json r = json::array();
   for (const auto& [id, res] : done) r.push_back(result_to_wire(id, res));
+  json b = json::array();
+  for (const started_task& t : started) b.push_back(json::array({t.id, t.worker_pid, t.attempt}));
   const json st = json::array({s.workers_alive, s.workers_idle, s.workers_started, s.worker_exits,
                                s.worker_deaths, s.start_failures, s.queued, s.running, s.stopped, s.failure});
-  return pack(json{{"r", std::move(r)}, {"s", st}});
+  return pack(json{{"r", std::move(r)}, {"b", std::move(b)}, {"s", st}});
 }
 
-void unpack_results(std::span<const std::uint8_t> bytes, std::vector<finished_task>& done, agent_state& s) {
+void unpack_results(std::span<const std::uint8_t> bytes, std::vector<finished_task>& done,
+                    std::vector<started_task>& started, agent_state& s) {
   const json j = unpack(bytes);
   for (const json& a : j.at("r")) done.push_back(result_from_wire(a));
+  for (const json& a : j.at("b")) {
+    started.push_back({a.at(0).get<std::uint64_t>(), a.at(1).get<int>(), a.at(2).get<std::uint32_t>()});
+  }
   const json& st = j.at("s");
   s.workers_alive = st.at(0).get<std::size_t>();
   s.workers_idle = st.at(1).get<std::size_t>();

@@ -63,8 +63,12 @@ options options_from(const nlohmann::json& j);
 std::vector<std::uint8_t> pack_tasks(const std::vector<owned_task>& batch);
 std::vector<owned_task> unpack_tasks(std::span<const std::uint8_t> bytes);
 
-std::vector<std::uint8_t> pack_results(const std::vector<finished_task>& done, const agent_state& s);
-void unpack_results(std::span<const std::uint8_t> bytes, std::vector<finished_task>& done, agent_state& s);
+/// An agent's report: the outcomes and the starts (tasks sent with
+/// message_wake_on_claim, for the pool's observer) since its last one, and its state.
+std::vector<std::uint8_t> pack_results(const std::vector<finished_task>& done,
+                                       const std::vector<started_task>& started, const agent_state& s);
+void unpack_results(std::span<const std::uint8_t> bytes, std::vector<finished_task>& done,
+                    std::vector<started_task>& started, agent_state& s);
 
 std::vector<std::uint8_t> pack_control(control_op op, std::chrono::milliseconds grace = {});
 control_op unpack_control(std::span<const std::uint8_t> bytes, std::chrono::milliseconds& grace);
