@@ -8,6 +8,11 @@
 //   pool.imap_unordered(f, xs)           pool.imap_unordered("f", begin, end)
 //   an exception re-raised by .get()     procpool::task_error
 //
+// The same calls typed (section 7): pool.apply("tag", square, 7) returns an
+// int, pool.map(square, xs) a std::vector<int>; the task is the function itself
+// or the token PROCPOOL_TASK defines (add_task), and a wrong argument does not
+// compile.
+//
 // Run: ./04_map_and_apply [--mode thread|process]   (default: process)
 // Exits 0 only if every value and every error is the expected one.
 
@@ -166,6 +171,28 @@ int main(int argc, char** argv) {
     std::cout << "  refused: " << e.what() << '\n';
     expect(e.code_value() == procpool::errc::bad_arguments, "errc::bad_arguments");
   }
+
+  // 7. Typed calls: the function itself (or its token, name_task) instead of
+  //    its name, C++ values in and out. Same submit/apply/map underneath.
+  std::cout << "typed\n";
+  procpool::typed_handle<int> h = pool.submit("typed-1", square, 6);
+  expect(h.get() == 36, "submit(tag, square, 6).get() == 36, an int");
+  expect(h.untyped().get() == 36, "untyped() is the JSON handle of the same tag");
+  const int five = pool.apply("typed-2", add_task, 2, 3);
+  expect(five == 5, "apply(tag, add_task, 2, 3) == 5");
+  const std::vector<int> typed_squares = pool.map(square, xs);
+  bool typed_in_order = typed_squares.size() == xs.size();
+  for (std::size_t i = 0; typed_in_order && i < xs.size(); ++i) {
+    typed_in_order = typed_squares[i] == xs[i] * xs[i];
+  }
+  expect(typed_in_order, "map(square, 0..9) as std::vector<int>, in order");
+  try {
+    (void)pool.map(parse_int_task, std::vector<std::string>{"1", "x"});
+    expect(false, "a typed map over a bad input throws");
+  } catch (const procpool::task_error& e) {
+    expect(e.tag() == "1", "a typed map names the failing input's position");
+  }
+  // pool.apply("t", square, "7") would not compile: a string does not convert to int.
 
   pool.close();
   try {

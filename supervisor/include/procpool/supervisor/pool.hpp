@@ -28,6 +28,9 @@
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
+#include <procpool/supervisor/typed_checks.hpp>
+#include <procpool/supervisor/typed_handle.hpp>
+#include <procpool/worker/typed_task.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -169,6 +172,24 @@ class pool {
                                         std::function<std::optional<nlohmann::json>()> source,
                                         std::size_t window = 0);
 
+  // ---- typed calls ------------------------------------------------------------
+  // The task as a function registered with PROCPOOL_TASK or its token
+  // (name##_task), C++ arguments and results; a wrong argument count or type is
+  // a compile-time error. Defined in <procpool/supervisor/typed.hpp>, which says
+  // how they map onto the calls above (same refusals and failure semantics).
+
+  /// submit(tag, name, args): the handle's get() returns the task's type.
+  template <typed_task_ref Task, class... Args>
+  typed_handle<detail::typed_result_t<Task>> submit(std::string tag, Task&& task, Args&&... args);
+  /// apply(tag, name, args) as the task's type.
+  template <typed_task_ref Task, class... Args>
+  detail::typed_result_t<Task> apply(std::string tag, Task&& task, Args&&... args);
+  /// map(name, inputs) for a one-parameter task: values as the task's type, in
+  /// input order (nothing for a void task); a failure throws as map does.
+  template <typed_task_ref Task, class T>
+  detail::typed_map_result_t<Task> map(Task&& task, const std::vector<T>& inputs,
+                                       std::size_t chunksize = 0);
+
   /// Blocks until `tag` is terminal and returns its outcome (the entry stays).
   /// errc::unknown_tag if the pool does not hold it.
   procpool::result result(std::string_view tag);
@@ -257,3 +278,6 @@ class pool {
 };
 
 }  // namespace procpool
+
+// The typed calls' definitions (they need the whole class).
+#include <procpool/supervisor/typed.hpp>

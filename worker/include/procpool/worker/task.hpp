@@ -150,6 +150,12 @@ struct task_entry {
 /// scope).
 void register_task(task_entry entry);
 
+/// Records that the function at `fn` was registered as the task `name`, for
+/// the typed calls (typed_task.hpp). The registrar calls it after register_task
+/// succeeded, so before main(). A function registered under two names is
+/// remembered as ambiguous.
+void register_task_address(void (*fn)(), const char* name);
+
 /// Closes the registry for good: every pool calls it when it is made, so a
 /// registration after that is refused at the registration itself, never as
 /// "unknown task" inside a worker. Thread-safe.
@@ -292,10 +298,22 @@ task_entry make_task_entry(std::string name, F fn) {
   return entry;
 }
 
+/// Registers one task at static initialisation. A class template so that the
+/// macro can name the callable's type (callable_type) through the registrar's
+/// own declared type: the callable is written, and evaluated, once.
+template <class F>
 struct task_registrar {
-  template <class F>
+  using callable_type = F;
   task_registrar(const char* name, F fn) {
-    register_task(make_task_entry(name, std::move(fn)));
+    if constexpr (std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>) {
+      // Also by address, so pool::submit(tag, fn, args...) finds the name. The
+      // cast to void(*)() only makes a key (see typed_task.hpp).
+      const auto key = reinterpret_cast<void (*)()>(fn);
+      register_task(make_task_entry(name, std::move(fn)));
+      register_task_address(key, name);
+    } else {
+      register_task(make_task_entry(name, std::move(fn)));
+    }
   }
 };
 
@@ -306,7 +324,18 @@ struct task_registrar {
 #define PROCPOOL_DETAIL_CAT(a, b) PROCPOOL_DETAIL_CAT2(a, b)
 
 /// Registers `callable` as the task `name` (an identifier-like token; the task
-/// is called by the string #name).
-#define PROCPOOL_TASK(name, ...)                                                \
-  [[maybe_unused]] static const ::procpool::detail::task_registrar             \
-      PROCPOOL_DETAIL_CAT(procpool_task_registrar_, name) { #name, __VA_ARGS__ }
+/// is called by the string #name), and defines `name##_task`, its typed token
+/// (procpool::typed_task, <procpool/worker/typed_task.hpp>): the token's type
+/// comes from the registrar's declared type, so the callable is not repeated.
+/// `static`: a namespace-scope token stays private to its file (as the
+/// registration belongs to exactly one file) and the macro also works inside a
+/// function.
+#define PROCPOOL_TASK(name, ...)                                                          \
+  [[maybe_unused]] static const ::procpool::detail::task_registrar                       \
+      PROCPOOL_DETAIL_CAT(procpool_task_registrar_, name){#name, __VA_ARGS__};           \
+  [[maybe_unused]] static constexpr ::procpool::detail::typed_task_of<                   \
+      decltype(PROCPOOL_DETAIL_CAT(procpool_task_registrar_, name))>                     \
+      PROCPOOL_DETAIL_CAT(name, _task){#name}
+
+// The typed token's definition (it needs the traits above).
+#include <procpool/worker/typed_task.hpp>
