@@ -47,10 +47,11 @@ std::string_view task_name_by_address(void (*fn)(), std::string_view where, std:
                                         "or call the task by name");
   }
   if (!it->second.other_name.empty()) {
-    throw error(errc::invalid_argument,
-                std::string(where) + ": this function (" + std::string(type) + ") is registered as both '" + it->second.name +
-                    "' and '" + it->second.other_name + "'; use the token " + it->second.name +
-                    "_task or " + it->second.other_name + "_task instead");
+    const address_entry& e = it->second;
+    throw error(errc::invalid_argument, std::string(where) + ": this function (" + std::string(type) +
+                                            ") is registered as both '" + e.name + "' and '" +
+                                            e.other_name + "'; use the token " + e.name + "_task or " +
+                                            e.other_name + "_task instead");
   }
   return it->second.name;
 }
