@@ -184,9 +184,15 @@ void mpi_backend::end_agents() noexcept {
     ended_ = true;
     lost_one = any_lost_;
   }
+  // With a rank lost the job ends through MPI_Abort, and the other agents must
+  // not be inside MPI_Finalize then: its closing fence waits for the lost rank,
+  // and Open MPI's launcher, tearing down a job with that fence pending, may
+  // crash or hang instead of exiting with the abort's code. So they are told to
+  // stop their workers and keep serving (idle) until the abort reaps them.
+  const std::vector<std::uint8_t> last = pack_control(lost_one ? control_op::stop : control_op::end);
   try {
     for (int r = 1; r < world_.size; ++r) {
-      if (!lost(r)) transport_.send(r, wire_tag::control, pack_control(control_op::end));
+      if (!lost(r)) transport_.send(r, wire_tag::control, last);
     }
     // A send to a lost rank may never complete; the job ends through MPI_Abort.
     if (!lost_one) flush(transport_);
