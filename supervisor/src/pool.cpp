@@ -105,6 +105,10 @@ std::vector<nlohmann::json> pool::starmap(std::string_view task,
   return impl_->map(task, arg_lists, true, chunksize);
 }
 
+void pool::map_with(std::string_view task, detail::map_codec& codec, std::size_t chunksize) {
+  impl_->map_with(task, codec, chunksize);
+}
+
 unordered_results pool::imap_unordered_from(std::string_view task,
                                             std::function<std::optional<nlohmann::json>()> source,
                                             std::size_t window) {

@@ -180,6 +180,11 @@ PROCPOOL_TASK(fault_abort, []() -> int {
   std::abort();
 });
 PROCPOOL_TASK(fault_segv, []() -> int { segfault(); });
+// A map input that crashes its worker when x == at, and returns x otherwise.
+PROCPOOL_TASK(fault_segv_at, [](int x, int at) -> int {
+  if (x == at) segfault();
+  return x;
+});
 PROCPOOL_TASK(fault_sigkill_self, []() -> int {
   ::raise(SIGKILL);
   return 0;

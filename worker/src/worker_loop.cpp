@@ -1,3 +1,5 @@
+#include "worker_internal.hpp"
+
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/fault.hpp>
 #include <procpool/worker/detail/worker_loop.hpp>
@@ -54,6 +56,8 @@ wait_outcome wait_for_work_locked(segment_header* h) {
   }
 }
 
+}  // namespace
+
 void publish(segment_header* h, std::uint32_t index, const outgoing_result& r) noexcept {
   worker_row& row = row_at(h, index);
   // The result ring holds two of the largest records, so this waits only
@@ -70,22 +74,17 @@ void publish(segment_header* h, std::uint32_t index, const outgoing_result& r) n
   }
 }
 
+namespace {
 
 struct task_outcome {
   task_state state = task_state::done;
+  bool batch = false;  ///< value is a batch's outcome array (result_batch_outcome)
   std::vector<std::uint8_t> value;
   std::string error_type;
   std::string error_message;
 };
 
-/// The exception being handled, as a result carries it: type, message, and a
-/// code with a detail when the task gave them (task_failure, procpool::error).
-struct failure {
-  std::string type;
-  std::string message;
-  int code = 0;  ///< procpool::errc, 0 for none
-  nlohmann::json detail;
-};
+}  // namespace
 
 failure current_failure() {
   try {
@@ -103,6 +102,8 @@ failure current_failure() {
   }
 }
 
+namespace {
+
 /// A failed task's outcome; its value is [code, detail] when there is a code.
 task_outcome failed_outcome(failure f) {
   task_outcome out;
@@ -113,56 +114,6 @@ task_outcome failed_outcome(failure f) {
   return out;
 }
 
-/// One batch input's outcome: [0, value], or [1, type, message] (plus code and
-/// detail when the task gave them).
-nlohmann::json run_item(const task_entry& entry, task_context& ctx, const nlohmann::json& positional) {
-  try {
-    return nlohmann::json::array({0, entry.invoke(ctx, positional)});
-  } catch (...) {
-    failure f = current_failure();
-    nlohmann::json o = nlohmann::json::array({1, std::move(f.type), std::move(f.message)});
-    if (f.code != 0) {
-      o.push_back(f.code);
-      o.push_back(std::move(f.detail));
-    }
-    return o;
-  }
-}
-
-/// Runs a batch. With message_batch_progress each input's start is marked in
-/// the row (its own time limit) and its outcome published at once; the value
-/// returned then holds nothing more.
-nlohmann::json run_batch(const worker_config& c, worker_row& row, const claimed_message& m,
-                         const task_entry& entry, task_context& ctx, const nlohmann::json& args) {
-  const bool progress = (m.flags & message_batch_progress) != 0;
-  nlohmann::json value = nlohmann::json::array();
-  std::uint32_t j = 0;
-  for (const nlohmann::json& positional : args) {
-    if (progress && j > 0) {
-      row.claim_mono_ns.store(monotonic_ns(), std::memory_order_relaxed);
-      row.batch_item.store(j, std::memory_order_release);
-      wake_collector(c.header, c.wake_fd);
-    }
-    const std::uint64_t started = realtime_ns();
-    nlohmann::json o = run_item(entry, ctx, positional);
-    if (progress) {
-      const std::vector<std::uint8_t> bytes = encode(nlohmann::json::array({j, std::move(o)}));
-      outgoing_result r{};
-      r.task_id = m.task_id;
-      r.state = result_batch_item;
-      r.attempt = m.attempt;
-      r.started_ns = started;
-      r.finished_ns = realtime_ns();
-      r.value = bytes;
-      publish(c.header, c.index, r);
-    } else {
-      value.push_back(std::move(o));
-    }
-    ++j;
-  }
-  return value;
-}
-
 task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_message& m) {
   task_outcome out;
   try {
@@ -170,15 +121,18 @@ task_outcome run_claimed(const worker_config& c, worker_row& row, const claimed_
     if (entry == nullptr) {
       throw error(errc::unknown_task, "worker: unknown task '" + std::string(m.task_name) + "'");
     }
-    const nlohmann::json args = decode(m.args);
     task_context ctx(m.tag, m.task_name, static_cast<int>(m.attempt), static_cast<int>(c.index),
                      &row.stop, c.shared_state);
-    // One outcome per input of a batch; a failing input does not stop the others.
-    const nlohmann::json value = (m.flags & message_batch) != 0 ? run_batch(c, row, m, *entry, ctx, args)
-                                                                : entry->invoke(ctx, args);
-    // Into this thread's scratch buffer: no payload-sized allocation per task.
-    out.value = thread_scratch().take();
-    encode_into(value, out.value);
+    if ((m.flags & message_batch) != 0) {
+      // One outcome per input of a batch; a failing input does not stop the others.
+      out.value = run_batch(c, row, m, *entry, ctx);
+      out.batch = true;
+    } else {
+      const nlohmann::json value = entry->invoke(ctx, decode(m.args));
+      // Into this thread's scratch buffer: no payload-sized allocation per task.
+      out.value = thread_scratch().take();
+      encode_into(value, out.value);
+    }
     if (out.value.size() > c.header->max_payload) {
       const std::size_t n = out.value.size();
       return failed_outcome({"procpool::too_large",
@@ -286,6 +240,7 @@ void run_and_publish(const worker_config& c, worker_row& row) noexcept {
   outgoing_result r{};
   r.task_id = m.task_id;
   r.state = static_cast<std::uint32_t>(out.state);
+  if (out.batch && out.state == task_state::done) r.state |= result_batch_outcome;
   r.attempt = m.attempt;
   r.started_ns = started;
   r.finished_ns = realtime_ns();

@@ -13,6 +13,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/launcher.hpp"
+#include "batch_outcome.hpp"
 
 #include <procpool/shared/detail/layout.hpp>
 #include <procpool/shared/detail/segment.hpp>
@@ -106,7 +107,8 @@ class local_backend final : public backend {
   /// A finished record of the result ring as a result (false: a batch input's
   /// outcome, kept in partials_).
   bool read_record(const incoming_result& in, int pid, procpool::result& r);
-  /// The outcomes so far of a progress batch, taken out. Requires: m_ held.
+  /// The outcomes so far of a progress batch, taken out as a batch outcome
+  /// (null if none). Requires: m_ held.
   nlohmann::json take_partials_locked(std::uint64_t id);
   void reap_finished_workers(report& out);
   void release_slot(std::uint32_t i, const exit_status& how, report& out);
@@ -161,7 +163,7 @@ class local_backend final : public backend {
   std::deque<owned_message> backlog_;                      // guarded by m_
   /// Outcomes of the inputs a progress batch has finished so far, by id; they
   /// become the attempt's value (also when it times out or its worker dies).
-  std::unordered_map<std::uint64_t, nlohmann::json> partials_;  // guarded by m_
+  std::unordered_map<std::uint64_t, batch_partial> partials_;  // guarded by m_
   std::deque<steady::time_point> start_failures_;         // guarded by m_
   pool_stats counters_;  // guarded by m_: the worker counters only
   std::atomic<std::size_t> pushers_waiting_{0};  ///< callers blocked in push() for room

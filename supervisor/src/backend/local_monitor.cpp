@@ -192,19 +192,17 @@ bool local_backend::read_record(const incoming_result& in, int pid, procpool::re
   if (in.state == result_batch_item) {
     const std::lock_guard<std::mutex> lock(m_);
     // Kept only while the attempt is watched: not for one given up on.
-    if (watched_.count(in.task_id) != 0) {
-      nlohmann::json item = decode(in.value);
-      partials_[in.task_id].push_back(std::move(item.at(1)));
-    }
+    if (watched_.count(in.task_id) != 0) add_batch_item(partials_[in.task_id], in.value);
     return false;
   }
-  r.state = static_cast<task_state>(in.state);
+  r.state = static_cast<task_state>(in.state & ~result_batch_outcome);
   r.attempts = static_cast<int>(in.attempt);
   r.worker_pid = pid;
   r.started_at = from_ns(in.started_ns);
   r.finished_at = from_ns(in.finished_ns);
   if (r.state == task_state::done) {
-    r.value = decode(in.value);
+    // A map chunk's outcome stays bytes: the map engine reads it on its caller's thread.
+    r.value = (in.state & result_batch_outcome) != 0 ? make_batch_outcome(in.value) : decode(in.value);
     return true;
   }
   r.error_type.assign(in.error_type);
@@ -224,7 +222,7 @@ bool local_backend::read_record(const incoming_result& in, int pid, procpool::re
 nlohmann::json local_backend::take_partials_locked(std::uint64_t id) {
   const auto it = partials_.find(id);
   if (it == partials_.end()) return nullptr;
-  nlohmann::json v = std::move(it->second);
+  nlohmann::json v = join_batch_outcomes(it->second, nullptr);
   partials_.erase(it);
   return v;
 }
@@ -253,14 +251,12 @@ void local_backend::drain_row(std::uint32_t i, report& out) {
   for (std::size_t k = first; k < out.finished.size(); ++k) {
     const std::uint64_t id = out.finished[k].first;
     if (watched_.erase(id) == 0) continue;
-    // A progress batch: its inputs' outcomes came one by one.
-    nlohmann::json partial = take_partials_locked(id);
-    if (partial.is_array()) {
+    // A progress batch: its inputs' outcomes came one by one, before the rest.
+    const auto it = partials_.find(id);
+    if (it != partials_.end()) {
       procpool::result& r = out.finished[k].second;
-      if (r.value.is_array()) {
-        for (auto& o : r.value) partial.push_back(std::move(o));
-      }
-      r.value = std::move(partial);
+      r.value = join_batch_outcomes(it->second, r.value);
+      partials_.erase(it);
     }
     // Started and finished between two looks: its start is reported first.
     if (slots_[i].watched_id != id) {

@@ -1,10 +1,15 @@
-// pool::map / starmap: every input is checked first, then inputs travel in
-// chunks (one message, one result each); results come back in input order.
+// pool::map / starmap and the typed map: inputs travel in chunks (one
+// message, one result each); results come back in input order. A map_codec
+// turns inputs into chunk bytes and reads the values back; the JSON map checks
+// every input before any is sent.
 #include "arguments.hpp"
+#include "batch_outcome.hpp"
 #include "front/pool_front.hpp"
+#include "front/task_record.hpp"
 
 #include <procpool/shared/detail/codec.hpp>
 #include <procpool/shared/detail/layout.hpp>
+#include <procpool/shared/detail/msgpack_flat.hpp>
 
 #include <algorithm>
 #include <deque>
@@ -42,20 +47,45 @@ std::vector<nlohmann::json> check_inputs(const task_entry& e, const std::vector<
   return pos;
 }
 
-/// Encodes [begin, end) of `pos` as chunks of at most `chunksize` inputs; a
+/// The JSON map's codec: checked positional arrays in, JSON values out.
+class json_codec final : public map_codec {
+ public:
+  explicit json_codec(std::vector<nlohmann::json> pos) : pos_(std::move(pos)), values_(pos_.size()) {}
+
+  [[nodiscard]] std::size_t size() const override { return pos_.size(); }
+  void encode_inputs(std::size_t begin, std::size_t end, std::vector<std::uint8_t>& out) const override {
+    for (std::size_t i = begin; i < end; ++i) encode_into(pos_[i], out);
+  }
+  void take_value(std::size_t index, std::span<const std::uint8_t> value) override { values_[index] = decode(value); }
+  [[nodiscard]] std::vector<nlohmann::json> take_values() { return std::move(values_); }
+
+ private:
+  std::vector<nlohmann::json> pos_;
+  std::vector<nlohmann::json> values_;
+};
+
+/// The chunk of inputs [b, end): their MessagePack array, written element by
+/// element (no chunk-sized copy of the inputs is built first).
+std::vector<std::uint8_t> encode_range(const map_codec& codec, std::size_t b, std::size_t end) {
+  std::vector<std::uint8_t> out;
+  msgpack::put_array_header(out, end - b);
+  codec.encode_inputs(b, end, out);
+  return out;
+}
+
+/// Encodes the codec's inputs as chunks of at most `chunksize` inputs; a
 /// chunk over `max_payload` is split in halves.
-std::vector<chunk> encode_chunks(const std::vector<nlohmann::json>& pos, std::size_t chunksize,
-                                 std::size_t max_payload, const std::string& where) {
+std::vector<chunk> encode_chunks(const map_codec& codec, std::size_t chunksize, std::size_t max_payload,
+                                 const std::string& where) {
   std::vector<chunk> chunks;
   std::vector<std::pair<std::size_t, std::size_t>> todo;
-  for (std::size_t b = 0; b < pos.size(); b += chunksize) todo.emplace_back(b, std::min(pos.size(), b + chunksize));
+  const std::size_t n = codec.size();
+  for (std::size_t b = 0; b < n; b += chunksize) todo.emplace_back(b, std::min(n, b + chunksize));
   std::reverse(todo.begin(), todo.end());
   while (!todo.empty()) {
     const auto [b, end] = todo.back();
     todo.pop_back();
-    nlohmann::json arr = nlohmann::json::array();
-    for (std::size_t i = b; i < end; ++i) arr.push_back(pos[i]);
-    std::vector<std::uint8_t> payload = encode(arr);
+    std::vector<std::uint8_t> payload = encode_range(codec, b, end);
     if (payload.size() > max_payload) {
       if (end - b == 1) {
         throw error(errc::too_large, where + ": input " + std::to_string(b) + " encodes to " +
@@ -76,8 +106,8 @@ std::vector<chunk> encode_chunks(const std::vector<nlohmann::json>& pos, std::si
 /// order, sends on what a cut-short chunk did not run.
 class map_run {
  public:
-  map_run(pool_front& front, const task_entry& e, std::vector<nlohmann::json> pos)
-      : front_(front), e_(e), pos_(std::move(pos)), values_(pos_.size()), sent_once_(pos_.size(), false) {}
+  map_run(pool_front& front, const task_entry& e, map_codec& codec)
+      : front_(front), e_(e), codec_(codec), sent_once_(codec.size(), false) {}
 
   void send(std::size_t b, std::size_t end, std::vector<std::uint8_t> payload) {
     prepared_task p;
@@ -94,35 +124,32 @@ class map_run {
     // counted as submitted the first time.
     req.counts_as_submitted = !sent_once_[b];
     for (std::size_t i = b; i < end; ++i) sent_once_[i] = true;
-    pending_.push_back(in_flight{b, end, front_.submit_prepared(std::move(p), std::move(req))});
+    pending_.push_back(in_flight{b, end, front_.submit_record(std::move(p), std::move(req))});
   }
 
-  /// Waits for every chunk; the values in input order, or the first failure
+  /// Waits for every chunk, the values given to the codec; the first failure
   /// in input order thrown as task_error.
-  std::vector<nlohmann::json> collect() {
+  void collect() {
     while (!pending_.empty()) {
       in_flight c = std::move(pending_.front());
       pending_.pop_front();
-      settle(c.begin, c.end, c.handle.result());
+      // The chunk's record is this call's alone: its outcome (every value of
+      // the chunk) is moved out, not copied.
+      settle(c.begin, c.end, await_result_last(std::move(c.record)));
     }
     if (first_failure_) {
       const procpool::result& f = *first_failure_;
       throw task_error(f.tag, f.state, f.error_type, f.error_message, f.worker_pid);
     }
-    return std::move(values_);
   }
 
  private:
   struct in_flight {
     std::size_t begin, end;
-    task_handle handle;
+    std::shared_ptr<task_record> record;
   };
 
-  void resend(std::size_t lo, std::size_t hi) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (std::size_t i = lo; i < hi; ++i) arr.push_back(pos_[i]);
-    send(lo, hi, encode(arr));
-  }
+  void resend(std::size_t lo, std::size_t hi) { send(lo, hi, encode_range(codec_, lo, hi)); }
 
   void fail_at(std::size_t i, procpool::result f) {
     if (i >= first_index_) return;
@@ -131,20 +158,29 @@ class map_run {
     first_failure_ = std::move(f);
   }
 
-  /// The outcomes of inputs [b, b + outcomes.size()): values, or failures.
-  void take_outcomes(std::size_t b, nlohmann::json& outcomes, const procpool::result& r) {
-    for (std::size_t j = 0; j < outcomes.size(); ++j) {
-      nlohmann::json& o = outcomes[j];
-      if (o.size() >= 2 && o[0] == 0) {
-        values_[b + j] = std::move(o[1]);
-      } else if (o.size() >= 3) {
-        procpool::result f = r;
-        f.state = task_state::failed;
-        f.value = o.size() >= 5 ? o[4] : nlohmann::json();
-        f.error_type = o[1].get<std::string>();
-        f.error_message = o[2].get<std::string>();
-        f.error_code = o.size() >= 5 ? static_cast<errc>(o[3].get<int>()) : errc::task_failed;
-        fail_at(b + j, std::move(f));
+  /// A failure item [1, type, message(, code, detail)] of input i.
+  void take_failure(std::size_t i, std::span<const std::uint8_t> item, const procpool::result& r) {
+    const nlohmann::json o = decode(item);
+    if (!o.is_array() || o.size() < 3) return;
+    procpool::result f = r;
+    f.state = task_state::failed;
+    f.value = o.size() >= 5 ? o[4] : nlohmann::json();
+    f.error_type = o[1].get<std::string>();
+    f.error_message = o[2].get<std::string>();
+    f.error_code = o.size() >= 5 ? static_cast<errc>(o[3].get<int>()) : errc::task_failed;
+    fail_at(i, std::move(f));
+  }
+
+  /// The outcomes of inputs [b, b + items.count): values, or failures.
+  void take_outcomes(std::size_t b, const batch_items& items, const procpool::result& r) {
+    std::span<const std::uint8_t> rest = items.bytes;
+    for (std::size_t j = 0; j < items.count; ++j) {
+      const std::span<const std::uint8_t> item = next_batch_item(rest);
+      std::span<const std::uint8_t> value;
+      if (batch_item_value(item, value)) {
+        codec_.take_value(b + j, value);
+      } else {
+        take_failure(b + j, item, r);
       }
     }
   }
@@ -157,9 +193,10 @@ class map_run {
       resend(mid, end);
       return;
     }
-    nlohmann::json outcomes = r.value.is_array() ? std::move(r.value) : nlohmann::json::array();
-    const std::size_t ran = std::min(outcomes.size(), end - b);
-    take_outcomes(b, outcomes, r);
+    std::optional<batch_items> items = batch_outcome_items(r.value);
+    if (items) items->count = std::min(items->count, end - b);
+    const std::size_t ran = items ? items->count : 0;
+    if (items) take_outcomes(b, *items, r);
     if (r.ok()) return;
     // Cut short at input b + ran (crashed, timed out, cancelled): that input
     // takes the state. After its own time limit, or a crash of a chunk that
@@ -175,8 +212,7 @@ class map_run {
 
   pool_front& front_;
   const task_entry& e_;
-  std::vector<nlohmann::json> pos_;
-  std::vector<nlohmann::json> values_;
+  map_codec& codec_;
   std::vector<bool> sent_once_;
   std::deque<in_flight> pending_;
   std::optional<procpool::result> first_failure_;
@@ -185,6 +221,19 @@ class map_run {
 
 }  // namespace
 
+void pool_front::run_map(const task_entry& e, map_codec& codec, std::size_t chunksize, const std::string& where) {
+  if (chunksize == 0) {
+    // About four chunks per worker, at most 4096 inputs each (bounded results).
+    const auto workers = static_cast<std::size_t>(opts_.workers);
+    chunksize = std::clamp<std::size_t>((codec.size() + 4 * workers - 1) / (4 * workers), 1, 4096);
+  }
+  std::vector<chunk> chunks = encode_chunks(codec, chunksize, opts_.max_payload_bytes, where);
+  map_run run(*this, e, codec);
+  for (chunk& c : chunks) run.send(c.begin, c.end, std::move(c.payload));
+  chunks.clear();
+  run.collect();
+}
+
 std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::vector<nlohmann::json>& inputs,
                                             bool positional, std::size_t chunksize) {
   const std::string where = positional ? "pool::starmap" : "pool::map";
@@ -192,17 +241,17 @@ std::vector<nlohmann::json> pool_front::map(std::string_view task, const std::ve
   const task_entry* e = find_task(task);
   if (e == nullptr) throw error(errc::unknown_task, where + ": unknown task '" + std::string(task) + "'");
   // Validate every input before accepting any: a bad one refuses the call whole.
-  std::vector<nlohmann::json> pos = check_inputs(*e, inputs, positional, where);
-  if (chunksize == 0) {
-    // About four chunks per worker, at most 4096 inputs each (bounded results).
-    const auto workers = static_cast<std::size_t>(opts_.workers);
-    chunksize = std::clamp<std::size_t>((inputs.size() + 4 * workers - 1) / (4 * workers), 1, 4096);
-  }
-  std::vector<chunk> chunks = encode_chunks(pos, chunksize, opts_.max_payload_bytes, where);
-  map_run run(*this, *e, std::move(pos));
-  for (chunk& c : chunks) run.send(c.begin, c.end, std::move(c.payload));
-  chunks.clear();
-  return run.collect();
+  json_codec codec(check_inputs(*e, inputs, positional, where));
+  run_map(*e, codec, chunksize, where);
+  return codec.take_values();
+}
+
+void pool_front::map_with(std::string_view task, map_codec& codec, std::size_t chunksize) {
+  const std::string where = "pool::map";
+  if (codec.size() == 0) return;
+  const task_entry* e = find_task(task);
+  if (e == nullptr) throw error(errc::unknown_task, where + ": unknown task '" + std::string(task) + "'");
+  run_map(*e, codec, chunksize, where);
 }
 
 }  // namespace procpool::detail

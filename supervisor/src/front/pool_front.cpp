@@ -3,6 +3,7 @@
 #include "front/pool_front.hpp"
 #include "outcomes.hpp"
 
+#include "batch_outcome.hpp"
 #include "front/diagnostics.hpp"
 
 #include <procpool/shared/detail/codec.hpp>
@@ -65,6 +66,10 @@ task_handle pool_front::submit(submit_request req) {
 }
 
 task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
+  return task_handle(submit_record(std::move(p), std::move(req)));
+}
+
+std::shared_ptr<task_record> pool_front::submit_record(prepared_task p, submit_request req) {
   const char* where = call_name(req.policy);
   const deadline until = req.policy == space_policy::block_for ? wait_limit(req.timeout) : deadline{};
   result_store::reservation slot = req.keyed ? store_.reserve(p.tag, req.policy, until, where) : nullptr;
@@ -102,7 +107,7 @@ task_handle pool_front::submit_prepared(prepared_task p, submit_request req) {
   if (opts_.observer && rec->keyed) opts_.observer->task_queued(rec->tag, rec->task);
   // The backend copied the payload: its buffer serves this thread's next submission.
   thread_scratch().give_back(std::move(p.payload));
-  return task_handle(rec);
+  return rec;
 }
 
 void pool_front::push_or_refuse(const std::shared_ptr<task_record>& rec, std::span<const std::uint8_t> payload,
@@ -240,15 +245,20 @@ void pool_front::finish_locked(const std::shared_ptr<task_record>& rec, procpool
 
 void pool_front::count_locked(const task_record& rec) {
   std::size_t n = rec.items;
-  if ((rec.flags & message_batch) != 0 && rec.res.value.is_array()) {
+  if ((rec.flags & message_batch) != 0) {
     // A chunk: each input that ran counts as done or failed on its own. Of a
     // chunk cut short, one input takes the state below, and the map engine
     // sends the rest on again (counted then).
-    std::size_t failed = 0;
-    for (const auto& o : rec.res.value) failed += (o.is_array() && !o.empty() && o[0] != 0) ? 1U : 0U;
-    counters_.done += rec.res.value.size() - failed;
-    counters_.failed += failed;
-    n = rec.res.state == task_state::done ? 0 : 1;
+    try {
+      if (const std::optional<batch_items> items = batch_outcome_items(rec.res.value)) {
+        const std::size_t failed = batch_failures(*items);
+        counters_.done += items->count - failed;
+        counters_.failed += failed;
+        n = rec.res.state == task_state::done ? 0 : 1;
+      }
+    } catch (const error&) {
+      // Unreadable: the map engine reports it to its caller; counted as one.
+    }
   }
   switch (rec.res.state) {
     case task_state::done: counters_.done += n; break;

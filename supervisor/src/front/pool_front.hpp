@@ -15,6 +15,7 @@
 #include "front/result_store.hpp"
 #include "front/task_record.hpp"
 
+#include <procpool/supervisor/map_codec.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
@@ -76,10 +77,15 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   [[nodiscard]] prepared_task prepare(submit_request& req) const;
   task_handle submit(submit_request req);
   task_handle submit_prepared(prepared_task p, submit_request req);
+  /// submit_prepared for a caller inside the front that keeps the record
+  /// itself (map's chunks: their outcome is moved out, not copied).
+  std::shared_ptr<task_record> submit_record(prepared_task p, submit_request req);
 
   /// pool::map / starmap (map_engine.cpp).
   std::vector<nlohmann::json> map(std::string_view task, const std::vector<nlohmann::json>& inputs,
                                   bool positional, std::size_t chunksize);
+  /// The typed map: the same engine over the caller's codec (map_engine.cpp).
+  void map_with(std::string_view task, map_codec& codec, std::size_t chunksize);
 
   procpool::result wait_tag(std::string_view tag, bool remove);
   std::map<std::string, procpool::result> results();
@@ -110,6 +116,8 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   void workers_changed() noexcept override;
 
  private:
+  /// Sends the codec's inputs in chunks and waits for every value (map_engine.cpp).
+  void run_map(const task_entry& e, map_codec& codec, std::size_t chunksize, const std::string& where);
   /// Settles one attempt's outcome: a retry (returned, to push with no lock
   /// held) or the tag's terminal state. Requires: m_ held.
   std::optional<task_message> settle_locked(const std::shared_ptr<task_record>& rec, procpool::result r);

@@ -25,6 +25,7 @@
 #include <procpool/shared/error.hpp>
 #include <procpool/shared/result.hpp>
 #include <procpool/shared/shared_state.hpp>
+#include <procpool/supervisor/map_codec.hpp>
 #include <procpool/supervisor/options.hpp>
 #include <procpool/supervisor/pool_stats.hpp>
 #include <procpool/supervisor/task_handle.hpp>
@@ -271,6 +272,8 @@ class pool {
 
  private:
   friend class unordered_results;
+  /// The map engine over the caller's codec: the typed map (typed.hpp).
+  void map_with(std::string_view task, detail::map_codec& codec, std::size_t chunksize);
   /// Throws procpool::error(invalid_argument) with options::backend = mpi:
   /// shared-state objects are node-local, so that backend refuses them.
   [[nodiscard]] detail::shared_state_arena& shared_state() const;

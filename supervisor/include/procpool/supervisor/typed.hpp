@@ -16,11 +16,17 @@
 // get(), map's first failure in input order), and the JSON value comes back
 // through nlohmann from_json. What is added is checked at compile time: the
 // argument count, each argument's type, and that the result reads from JSON
-// (typed_checks.hpp).
+// (typed_checks.hpp). The typed map runs on the same map engine as the JSON
+// map with a codec of its own (typed_map_codec): flat arguments and results
+// (numbers, bool, std::string) are written and read as MessagePack without a
+// JSON value, with the same values nlohmann would give.
 //
 // pool.hpp declares these members and includes this file at its end.
 #pragma once
 
+#include <procpool/shared/detail/codec.hpp>
+#include <procpool/shared/detail/msgpack_flat.hpp>
+#include <procpool/supervisor/map_codec.hpp>
 #include <procpool/supervisor/pool.hpp>
 #include <procpool/supervisor/typed_checks.hpp>
 #include <procpool/supervisor/typed_handle.hpp>
@@ -28,12 +34,77 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace procpool {
+
+namespace detail {
+
+/// The typed map's codec: each input T becomes the one-argument array [Param],
+/// each value is read as R. Flat types (msgpack_flat.hpp) are written and read
+/// directly; others, and a flat value the reader does not take, go through
+/// nlohmann exactly as the other typed calls do.
+template <class Param, class R, class T>
+class typed_map_codec final : public map_codec {
+ public:
+  explicit typed_map_codec(const std::vector<T>& inputs) : inputs_(inputs) {
+    if constexpr (!std::is_void_v<R>) values_.resize(inputs.size());
+  }
+
+  [[nodiscard]] std::size_t size() const override { return inputs_.size(); }
+
+  void encode_inputs(std::size_t begin, std::size_t end, std::vector<std::uint8_t>& out) const override {
+    for (std::size_t i = begin; i < end; ++i) {
+      if constexpr (msgpack::is_flat_v<Param>) {
+        msgpack::put_array_header(out, 1);
+        const Param converted = inputs_[i];
+        msgpack::write_flat(out, converted);
+      } else {
+        encode_into(nlohmann::json::array({argument_json<Param>(inputs_[i])}), out);
+      }
+    }
+  }
+
+  void take_value([[maybe_unused]] std::size_t index, [[maybe_unused]] std::span<const std::uint8_t> value) override {
+    if constexpr (!std::is_void_v<R>) {
+      if constexpr (msgpack::is_flat_v<R>) {
+        msgpack::reader in(value);
+        R v{};
+        if (msgpack::read_flat(in, v) && in.at_end()) {
+          values_[index] = std::move(v);
+          return;
+        }
+      }
+      values_[index] = value_as<R>(decode(value), "pool::map", std::to_string(index));
+    }
+  }
+
+  /// The values in input order (after the map engine gave every one).
+  [[nodiscard]] auto take_values() {
+    if constexpr (msgpack::is_flat_v<R>) {
+      return std::move(values_);
+    } else {
+      std::vector<R> out;
+      out.reserve(values_.size());
+      for (std::optional<R>& v : values_) out.push_back(std::move(*v));
+      return out;
+    }
+  }
+
+ private:
+  // Flat values are default-constructible; others need not be.
+  using slot = std::conditional_t<msgpack::is_flat_v<R> || std::is_void_v<R>, R, std::optional<R>>;
+  using slots = std::conditional_t<std::is_void_v<R>, std::vector<int>, std::vector<slot>>;
+
+  const std::vector<T>& inputs_;
+  slots values_;
+};
+
+}  // namespace detail
 
 template <typed_task_ref Task, class... Args>
 typed_handle<detail::typed_result_t<Task>> pool::submit(std::string tag, Task&& task, Args&&... args) {
@@ -79,22 +150,11 @@ detail::typed_map_result_t<Task> pool::map(Task&& task, const std::vector<T>& in
   } else {
     using param = std::tuple_element_t<0, typename parts::params>;
     const std::string_view name = detail::typed_ref_name(task, "pool::map");
-    std::vector<nlohmann::json> args;
-    args.reserve(inputs.size());
-    for (const T& x : inputs) args.push_back(detail::argument_json<param>(x));
-    // The JSON map: the same chunks, and the same failure report (the first
-    // failing input in order, as task_error whose tag is its position).
-    std::vector<nlohmann::json> values = map(name, args, chunksize);
-    if constexpr (std::is_void_v<R>) {
-      (void)values;
-    } else {
-      out_type out;
-      out.reserve(values.size());
-      for (std::size_t i = 0; i < values.size(); ++i) {
-        out.push_back(detail::value_as<R>(values[i], "pool::map", std::to_string(i)));
-      }
-      return out;
-    }
+    // The JSON map's engine: the same chunks, and the same failure report (the
+    // first failing input in order, as task_error whose tag is its position).
+    detail::typed_map_codec<param, R, T> codec(inputs);
+    map_with(name, codec, chunksize);
+    if constexpr (!std::is_void_v<R>) return codec.take_values();
   }
 }
 

@@ -19,6 +19,7 @@
 // the pool: forked workers inherit the registry, thread workers share it.
 #pragma once
 
+#include <procpool/shared/detail/msgpack_flat.hpp>
 #include <procpool/shared/error.hpp>
 #include <procpool/shared/shared_state.hpp>
 
@@ -121,6 +122,13 @@ struct task_entry {
   std::size_t arity = 0;
   std::function<nlohmann::json(task_context&, const nlohmann::json&)> invoke;
   std::function<void(const nlohmann::json&)> check;
+  /// The map fast path, set when every parameter and the result are flat
+  /// (msgpack_flat.hpp): reads one input's positional array from `in`, runs
+  /// the task, and appends its value's MessagePack to `out`. Returns false,
+  /// having consumed and written nothing, when an argument does not read
+  /// without nlohmann (the caller then decodes the input and calls `invoke`);
+  /// the task's own exceptions propagate.
+  std::function<bool(task_context&, msgpack::reader& in, std::vector<std::uint8_t>& out)> invoke_flat;
   /// The parameters' types, demangled and without default template arguments
   /// ("std::vector<int>"), for error messages and `procpool tasks`.
   std::vector<std::string> param_types;
@@ -249,6 +257,51 @@ auto convert_all([[maybe_unused]] const nlohmann::json& positional, [[maybe_unus
       convert_arg<std::tuple_element_t<I, Params>>(positional, I, task)...};
 }
 
+/// Whether every parameter is flat, and the tuple their values are read into.
+template <class Params>
+struct all_flat;
+template <class... P>
+struct all_flat<std::tuple<P...>> : std::bool_constant<(msgpack::is_flat_v<std::remove_cvref_t<P>> && ...)> {
+  using values = std::tuple<std::remove_cvref_t<P>...>;
+};
+
+template <class Params, std::size_t... I>
+bool read_flat_all([[maybe_unused]] msgpack::reader& in, [[maybe_unused]] Params& args,
+                   std::index_sequence<I...> /*unused*/) {
+  return (msgpack::read_flat(in, std::get<I>(args)) && ...);
+}
+
+/// Sets entry.invoke_flat for a task whose parameters and result are all flat.
+template <bool with_context, class Params, class R, class F>
+void add_flat_invoker(task_entry& entry, const F& fn) {
+  using values = typename all_flat<Params>::values;
+  entry.invoke_flat = [fn](task_context& ctx, msgpack::reader& in, std::vector<std::uint8_t>& out) -> bool {
+    constexpr std::size_t n = std::tuple_size_v<Params>;
+    const std::uint8_t* const start = in.pos();
+    values args{};
+    std::size_t count = 0;
+    if (!in.array_header(count) || count != n || !read_flat_all(in, args, std::make_index_sequence<n>{})) {
+      in.seek(start);
+      return false;
+    }
+    auto call = [&](auto&&... a) -> decltype(auto) {
+      if constexpr (with_context) {
+        return fn(ctx, std::forward<decltype(a)>(a)...);
+      } else {
+        (void)ctx;
+        return fn(std::forward<decltype(a)>(a)...);
+      }
+    };
+    if constexpr (std::is_void_v<R>) {
+      std::apply(call, std::move(args));
+      msgpack::put_nil(out);
+    } else {
+      msgpack::write_flat(out, static_cast<std::remove_cvref_t<R>>(std::apply(call, std::move(args))));
+    }
+    return true;
+  };
+}
+
 template <class Params, std::size_t... I>
 std::vector<std::string> param_type_names(std::index_sequence<I...> /*unused*/) {
   return {type_display_name(typeid(std::remove_cvref_t<std::tuple_element_t<I, Params>>))...};
@@ -275,6 +328,7 @@ task_entry make_task_entry(std::string name, F fn) {
     }
     check_all<params>(positional, name, std::make_index_sequence<n>{});
   };
+  const F entry_fn_copy = fn;  // std::function needs a copyable callable anyway
   entry.invoke = [name, fn = std::move(fn), check = entry.check](
                      task_context& ctx, const nlohmann::json& positional) -> nlohmann::json {
     constexpr std::size_t n = std::tuple_size_v<params>;
@@ -295,6 +349,10 @@ task_entry make_task_entry(std::string name, F fn) {
       return nlohmann::json(std::apply(call, std::move(converted)));
     }
   };
+  using plain_result = std::remove_cvref_t<result_type>;
+  if constexpr (all_flat<params>::value && (std::is_void_v<result_type> || msgpack::is_flat_v<plain_result>)) {
+    add_flat_invoker<with_context, params, result_type>(entry, entry_fn_copy);
+  }
   return entry;
 }
 

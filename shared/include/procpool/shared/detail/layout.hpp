@@ -86,6 +86,10 @@ enum message_flags : std::uint32_t {
 /// result_header::state of a record carrying one batch input's outcome:
 /// value = [index, outcome]. The message's own final record follows it.
 inline constexpr std::uint32_t result_batch_item = 0x100U;
+/// Set in result_header::state (with task_state::done) on a batch message's
+/// final record: the value is the chunk's outcome array, which the supervisor
+/// keeps as bytes for the map engine to read (a JSON binary in result::value).
+inline constexpr std::uint32_t result_batch_outcome = 0x200U;
 static_assert(std::is_trivially_copyable_v<message_header>);
 
 /// One result record in a worker's result ring, followed by the MessagePack
