@@ -32,6 +32,12 @@ struct diagnostics {
     }
     return false;
   }
+  std::string all() {
+    const std::lock_guard<std::mutex> lock(m);
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
 };
 
 class SeamFaultTest : public StartMethodTest {};
@@ -63,7 +69,7 @@ TEST_P(SeamFaultTest, MonitorThreadThrows_PoolFailsAndEveryTagEnds) {
         << h.tag() << ": " << to_string(r.state);
   }
   EXPECT_TRUE(file_exists(dir.file("fired")));
-  EXPECT_TRUE(diag.contains("internal fault in the pool's monitor thread"));
+  EXPECT_TRUE(diag.contains("internal fault in the pool's monitor thread")) << diag.all();
   expect_errc([&] { (void)pool.submit("late", "square", 1); }, procpool::errc::spawn_failed);
   pool.close();
   pool.join();

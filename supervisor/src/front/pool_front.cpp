@@ -285,9 +285,11 @@ void pool_front::backend_failed(const std::string& why, std::vector<std::uint64_
     }
   }
   if (first) {
-    store_.stop_intake(errc::spawn_failed, "the pool failed: " + why);
+    // Said before any of its effects can be seen: a caller whose submission
+    // is refused because the pool failed finds the reason already reported.
     diagnose(opts_, "pool failed: " + why);
     if (opts_.observer) opts_.observer->pool_failed(why);
+    store_.stop_intake(errc::spawn_failed, "the pool failed: " + why);
   }
   cancel_ids(dropped, "the pool failed: " + why);
 }
