@@ -1,8 +1,10 @@
 // Family 2: pool::map of a trivial task over 1M inputs (quick: 100k), process
-// and thread mode, 1 and 2 workers. The inputs are built before the clock
-// starts (a std::vector<nlohmann::json>); the figure is inputs per second
-// through map(), results checked; map_cpu is the CPU time (supervisor and
-// workers) per input, map_cores CPU time / wall time.
+// and thread mode, 1 and 2 workers; with 2 workers also the typed map
+// (map_typed: pool.map(square_task, std::vector<std::int64_t>)). The inputs
+// are built before the clock starts (a std::vector<nlohmann::json>, and a
+// std::vector<std::int64_t> for the typed map); the figure is inputs per
+// second through map(), results checked; map_cpu / map_typed_cpu is the CPU
+// time (supervisor and workers) per input, map_cores CPU time / wall time.
 //
 // Peer: mp_pool_map, Python's multiprocessing.Pool.map(square, inputs) over
 // as many ints with its default chunksize, 2 workers, run just before the
@@ -39,6 +41,23 @@ std::vector<double> run_map(procpool::mode m, int workers, const std::vector<nlo
   return {items / sw.wall(), 1e6 * sw.cpu() / items, sw.cpu() / sw.wall()};
 }
 
+/// The typed map of the same task: std::vector<std::int64_t> in and out.
+std::vector<double> run_typed_map(procpool::mode m, int workers, const std::vector<std::int64_t>& inputs) {
+  procpool::pool p(procpool::options{}.with_mode(m).with_workers(workers));
+  (void)p.map(square_task, std::vector<std::int64_t>(static_cast<std::size_t>(16 * workers), 3));
+  bench::stopwatch sw;
+  const std::vector<std::int64_t> out = p.map(square_task, inputs);
+  sw.stop();
+  bench::check(out.size() == inputs.size(), "typed map returned " + std::to_string(out.size()) + " values");
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] != inputs[i] * inputs[i]) bench::fail("typed map: wrong value at " + std::to_string(i));
+  }
+  p.close();
+  p.join();
+  const auto items = static_cast<double>(inputs.size());
+  return {items / sw.wall(), 1e6 * sw.cpu() / items};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,7 +67,12 @@ int main(int argc, char** argv) {
     const int runs = cfg.runs_or(3, 1);
     std::vector<nlohmann::json> inputs;
     inputs.reserve(n);
-    for (std::uint64_t i = 0; i < n; ++i) inputs.emplace_back(static_cast<std::int64_t>(i));
+    std::vector<std::int64_t> typed_inputs;
+    typed_inputs.reserve(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      inputs.emplace_back(static_cast<std::int64_t>(i));
+      typed_inputs.push_back(static_cast<std::int64_t>(i));
+    }
     std::vector<bench::bench_case> cases;
     const bench::python_peer py;
     for (const procpool::mode m : {procpool::mode::process, procpool::mode::thread}) {
@@ -64,6 +88,13 @@ int main(int argc, char** argv) {
         cases.push_back({mname, {{"workers", workers}, {"items", n}},
                          {figure, {"map_cpu", "us/task"}, {"map_cores", "cores"}},
                          [m, workers, &inputs] { return run_map(m, workers, inputs); }});
+        if (workers == 2) {
+          bench::output typed{"map_typed", "tasks/s"};
+          if (m == procpool::mode::process) typed.peers.push_back({"mp_pool_map", "multiprocessing.Pool.map", true});
+          cases.push_back({mname, {{"workers", workers}, {"items", n}},
+                           {typed, {"map_typed_cpu", "us/task"}},
+                           [m, workers, &typed_inputs] { return run_typed_map(m, workers, typed_inputs); }});
+        }
       }
     }
     bench::run_interleaved(cases, runs, cfg);

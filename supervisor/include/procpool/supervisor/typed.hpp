@@ -51,9 +51,8 @@ namespace detail {
 template <class Param, class R, class T>
 class typed_map_codec final : public map_codec {
  public:
-  explicit typed_map_codec(const std::vector<T>& inputs) : inputs_(inputs) {
-    if constexpr (!std::is_void_v<R>) values_.resize(inputs.size());
-  }
+  explicit typed_map_codec(const std::vector<T>& inputs)
+      : inputs_(inputs), values_(std::is_void_v<R> ? 0 : inputs.size()) {}
 
   [[nodiscard]] std::size_t size() const override { return inputs_.size(); }
 
