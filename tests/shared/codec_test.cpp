@@ -2,6 +2,7 @@
 // encodes payloads into keep their storage from one task to the next, and keep
 // no more than their cap.
 #include <procpool/shared/detail/codec.hpp>
+#include <procpool/shared/error.hpp>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -96,6 +99,58 @@ TEST(ScratchBytesTest, ThreadScratch_IsPerThreadAndCapped) {
   EXPECT_EQ(&mine, &procpool::detail::thread_scratch());
   EXPECT_EQ(mine.max_kept(), scratch_bytes::default_max_kept);
   EXPECT_EQ(scratch_bytes::default_max_kept, std::size_t{1} << 20U);
+}
+
+}  // namespace
+
+namespace {
+
+using procpool::detail::decode;
+using procpool::detail::encode;
+
+/// A value with every kind JSON has, nested.
+json every_kind() {
+  return json{{"null", nullptr},
+              {"bools", {true, false}},
+              {"ints", {0, 1, 127, 128, -1, -32, -33, -129, -40000, 70000, -3000000000LL, 5000000000LL,
+                        std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::uint64_t>::max()}},
+              {"floats", {0.5, -1.25, 1e300, 3.0}},
+              {"strings", {"", "a", std::string(31, 's'), std::string(32, 's'), std::string(70000, 'L')}},
+              {"binary", json::binary(std::vector<std::uint8_t>(300, 9))},
+              {"empty", {{"a", json::array()}, {"o", json::object()}}},
+              {"deep", {{{{{1}}}}}}};
+}
+
+TEST(CodecTest, EveryKind_RoundTripsAndReadsAsNlohmannReadsIt) {
+  const json v = every_kind();
+  EXPECT_EQ(decode(encode(v)), v);
+  // The number types come back as nlohmann's own decoder gives them.
+  const std::vector<std::uint8_t> ours = encode(v);
+  const json theirs = json::from_msgpack(ours);
+  EXPECT_EQ(decode(ours), theirs);
+  EXPECT_EQ(decode(ours)["ints"][0].type(), theirs["ints"][0].type());
+  EXPECT_EQ(decode(ours)["ints"][4].type(), theirs["ints"][4].type());
+  // And nlohmann's bytes (float32 where exact, its own choices) read the same.
+  EXPECT_EQ(decode(json::to_msgpack(v)), v);
+}
+
+TEST(CodecTest, WhatTheWalkDoesNotTake_NlohmannDecides) {
+  // A binary with a subtype travels as a MessagePack ext type.
+  const json ext = json::binary(std::vector<std::uint8_t>{1, 2, 3}, 7);
+  EXPECT_EQ(decode(encode(ext)), ext);
+  EXPECT_EQ(encode(ext), json::to_msgpack(ext));
+  // Bytes that are not MessagePack, truncated ones, and trailing bytes: payload_invalid.
+  const std::vector<std::vector<std::uint8_t>> bad = {{}, {0xc1}, {0x92, 0x01}, {0xa5, 'a'}, {0x01, 0x02}};
+  for (const std::vector<std::uint8_t>& b : bad) {
+    try {
+      (void)decode(b);
+      ADD_FAILURE() << "decoded " << b.size() << " bad bytes";
+    } catch (const procpool::error& e) {
+      EXPECT_EQ(e.code_value(), procpool::errc::payload_invalid);
+    }
+  }
+  // A map whose key is not a string is refused as nlohmann refuses it.
+  EXPECT_THROW((void)decode(std::vector<std::uint8_t>{0x81, 0x01, 0x02}), procpool::error);
 }
 
 }  // namespace

@@ -43,6 +43,18 @@ inline void put_array_header(std::vector<std::uint8_t>& out, std::size_t n) {
   }
 }
 
+inline void put_map_header(std::vector<std::uint8_t>& out, std::size_t n) {
+  if (n < 16) {
+    out.push_back(static_cast<std::uint8_t>(0x80U | n));
+  } else if (n <= 0xffffU) {
+    out.push_back(0xde);
+    put_be(out, n, 2);
+  } else {
+    out.push_back(0xdf);
+    put_be(out, n, 4);
+  }
+}
+
 inline void put_nil(std::vector<std::uint8_t>& out) { out.push_back(0xc0); }
 
 inline void put_bool(std::vector<std::uint8_t>& out, bool v) { out.push_back(v ? 0xc3 : 0xc2); }
@@ -109,6 +121,22 @@ inline void put_str(std::vector<std::uint8_t>& out, std::string_view s) {
   out.insert(out.end(), s.begin(), s.end());
 }
 
+/// A binary (bin 8/16/32), its bytes copied with one insert.
+inline void put_bin(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> b) {
+  const std::size_t n = b.size();
+  if (n <= 0xffU) {
+    out.push_back(0xc4);
+    put_be(out, n, 1);
+  } else if (n <= 0xffffU) {
+    out.push_back(0xc5);
+    put_be(out, n, 2);
+  } else {
+    out.push_back(0xc6);
+    put_be(out, n, 4);
+  }
+  out.insert(out.end(), b.begin(), b.end());
+}
+
 // ---- reading ----------------------------------------------------------------
 
 /// A cursor over MessagePack bytes. Every read either consumes one whole item
@@ -137,6 +165,36 @@ class reader {
     std::uint64_t v = 0;
     if (!be_after_tag(len, v)) return false;
     n = static_cast<std::size_t>(v);
+    return true;
+  }
+
+  bool map_header(std::size_t& n) noexcept {
+    if (at_end()) return false;
+    const std::uint8_t t = *p_;
+    if ((t & 0xf0U) == 0x80U) {
+      n = t & 0x0fU;
+      ++p_;
+      return true;
+    }
+    if (t != 0xde && t != 0xdf) return false;
+    std::uint64_t v = 0;
+    if (!be_after_tag(t == 0xde ? 2 : 4, v)) return false;
+    n = static_cast<std::size_t>(v);
+    return true;
+  }
+
+  /// A bin 8/16/32 value's bytes (a view into the input).
+  bool binary(std::span<const std::uint8_t>& b) noexcept {
+    if (at_end() || *p_ < 0xc4 || *p_ > 0xc6) return false;
+    const std::uint8_t* const start = p_;
+    std::uint64_t n = 0;
+    if (!be_after_tag(*p_ == 0xc4 ? 1 : *p_ == 0xc5 ? 2 : 4, n)) return false;
+    if (n > static_cast<std::uint64_t>(end_ - p_)) {
+      p_ = start;
+      return false;
+    }
+    b = std::span<const std::uint8_t>(p_, static_cast<std::size_t>(n));
+    p_ += n;
     return true;
   }
 
