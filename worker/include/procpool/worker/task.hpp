@@ -257,6 +257,21 @@ auto convert_all([[maybe_unused]] const nlohmann::json& positional, [[maybe_unus
       convert_arg<std::tuple_element_t<I, Params>>(positional, I, task)...};
 }
 
+/// Calls the task's callable with its converted arguments, the task_context
+/// first when it takes one.
+template <bool with_context, class F, class Args>
+decltype(auto) call_task(const F& fn, [[maybe_unused]] task_context& ctx, Args&& args) {
+  return std::apply(
+      [&](auto&&... a) -> decltype(auto) {
+        if constexpr (with_context) {
+          return fn(ctx, std::forward<decltype(a)>(a)...);
+        } else {
+          return fn(std::forward<decltype(a)>(a)...);
+        }
+      },
+      std::forward<Args>(args));
+}
+
 /// Whether every parameter is flat, and the tuple their values are read into.
 template <class Params>
 struct all_flat;
@@ -284,19 +299,12 @@ void add_flat_invoker(task_entry& entry, const F& fn) {
       in.seek(start);
       return false;
     }
-    auto call = [&](auto&&... a) -> decltype(auto) {
-      if constexpr (with_context) {
-        return fn(ctx, std::forward<decltype(a)>(a)...);
-      } else {
-        (void)ctx;
-        return fn(std::forward<decltype(a)>(a)...);
-      }
-    };
     if constexpr (std::is_void_v<R>) {
-      std::apply(call, std::move(args));
+      call_task<with_context>(fn, ctx, std::move(args));
       msgpack::put_nil(out);
     } else {
-      msgpack::write_flat(out, static_cast<std::remove_cvref_t<R>>(std::apply(call, std::move(args))));
+      using plain = std::remove_cvref_t<R>;
+      msgpack::write_flat(out, static_cast<plain>(call_task<with_context>(fn, ctx, std::move(args))));
     }
     return true;
   };
@@ -334,19 +342,11 @@ task_entry make_task_entry(std::string name, F fn) {
     constexpr std::size_t n = std::tuple_size_v<params>;
     if (!positional.is_array() || positional.size() != n) check(positional);
     auto converted = convert_all<params>(positional, name, std::make_index_sequence<n>{});
-    auto call = [&](auto&&... a) -> decltype(auto) {
-      if constexpr (with_context) {
-        return fn(ctx, std::forward<decltype(a)>(a)...);
-      } else {
-        (void)ctx;
-        return fn(std::forward<decltype(a)>(a)...);
-      }
-    };
     if constexpr (std::is_void_v<result_type>) {
-      std::apply(call, std::move(converted));
+      call_task<with_context>(fn, ctx, std::move(converted));
       return nullptr;
     } else {
-      return nlohmann::json(std::apply(call, std::move(converted)));
+      return nlohmann::json(call_task<with_context>(fn, ctx, std::move(converted)));
     }
   };
   using plain_result = std::remove_cvref_t<result_type>;
