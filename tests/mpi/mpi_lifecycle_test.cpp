@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 using procpool_mpi_test::failures;
 
@@ -17,12 +18,23 @@ int main(int argc, char** argv) {
 
   // Long tasks: every rank holds its credits (2), the rest waits on rank 0.
   const int n = static_cast<int>(world) * 2 + 3;
-  for (int i = 0; i < n; ++i) (void)pool.submit("long" + std::to_string(i), "mpi_sleep_ms", 600000);
+  std::vector<procpool::task_handle> handles;
+  for (int i = 0; i < n; ++i) handles.push_back(pool.submit("long" + std::to_string(i), "mpi_sleep_ms", 600000));
   PROCPOOL_MPI_CHECK(procpool_mpi_test::wait_until([&] {
     std::size_t held = 0;
     for (const procpool::rank_stats& r : pool.stats().ranks) held += r.in_flight;
     return held == world * 2;
   }));
+  // One task runs on each rank's one worker; the second a rank holds waits
+  // behind it and is queued, not running (agents report their claims).
+  const auto running_tags = [&] {
+    std::size_t running = 0;
+    for (const procpool::task_handle& h : handles) running += h.state() == procpool::task_state::running ? 1U : 0U;
+    return running;
+  };
+  PROCPOOL_MPI_CHECK(procpool_mpi_test::wait_until([&] { return running_tags() == world; }));
+  PROCPOOL_MPI_CHECK(running_tags() == world);
+  PROCPOOL_MPI_CHECK(pool.stats().running == world);
 
   const auto t0 = std::chrono::steady_clock::now();
   pool.terminate();

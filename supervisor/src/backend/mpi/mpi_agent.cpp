@@ -131,7 +131,11 @@ void agent::take_tasks(std::span<const std::uint8_t> bytes) {
   // is the right call: the local queue never holds more than workers + prefetch.
   for (const owned_task& t : unpack_tasks(bytes)) {
     held_.insert(t.id);
-    if (!local_.push_again(t.view())) cancel({t.id}, "the pool stopped before the task could run");
+    // Every claim is reported (tasks_started), not only those an observer
+    // wants: rank 0 tells a running task from one waiting here behind it.
+    task_message m = t.view();
+    m.flags |= message_wake_on_claim;
+    if (!local_.push_again(m)) cancel({t.id}, "the pool stopped before the task could run");
   }
 }
 

@@ -186,7 +186,7 @@ bool mpi_backend::running(std::uint64_t id) const {
   if (local_->running(id)) return true;
   const std::lock_guard<std::mutex> lock(m_);
   for (std::size_t r = 1; r < ranks_.size(); ++r) {
-    if (ranks_[r].in_flight.count(id) != 0) return true;  // sent: running or next on that rank
+    if (ranks_[r].claimed.count(id) != 0) return true;  // reported claimed by one of its workers
   }
   return false;
 }

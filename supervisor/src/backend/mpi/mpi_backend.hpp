@@ -33,6 +33,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace procpool::detail::mpi {
@@ -66,6 +67,9 @@ class mpi_backend final : public backend, private backend_listener {
     hello who;
     std::size_t credits = 0;
     std::unordered_map<std::uint64_t, owned_task> in_flight;  ///< kept to run again if the rank is lost
+    /// Of in_flight, the ids the agent reported its workers claimed (the
+    /// others wait on the agent behind a running task): running(id).
+    std::unordered_set<std::uint64_t> claimed;
     std::size_t max_in_flight = 0;
     std::chrono::steady_clock::time_point last_heard = std::chrono::steady_clock::now();
     bool lost = false;  ///< silent past options::mpi_heartbeat_limit

@@ -151,8 +151,13 @@ void mpi_backend::on_results(int rank, std::span<const std::uint8_t> bytes) {
     rank_slot& k = ranks_[static_cast<std::size_t>(rank)];
     k.last_heard = std::chrono::steady_clock::now();
     if (k.lost) return;  // its tasks run elsewhere now; what it says is too late
+    // Starts first: a task that started and ended within one report has both.
+    for (const started_task& s : started) {
+      if (k.in_flight.count(s.id) != 0) k.claimed.insert(s.id);
+    }
     for (auto& [id, r] : done) {
       k.in_flight.erase(id);
+      k.claimed.erase(id);
       ++k.finished;
       r.rank = rank;
       r.host = k.who.host;
@@ -231,6 +236,7 @@ void mpi_backend::check_silent_locked(std::vector<finished_task>& crashed, std::
       crashed.emplace_back(id, std::move(res));
     }
     k.in_flight.clear();
+    k.claimed.clear();
     notes.push_back(who + " was silent for over " + std::to_string(opts_.mpi_heartbeat_limit.count()) +
                     " ms: nothing more is sent to it; its tags (" + (tags.empty() ? "none" : tags) +
                     ") run on other ranks");
