@@ -218,25 +218,30 @@ void pool_front::finish_locked(const std::shared_ptr<task_record>& rec, procpool
   rec->attempt_errors.insert(rec->attempt_errors.end(), std::make_move_iterator(r.attempt_errors.begin()),
                              std::make_move_iterator(r.attempt_errors.end()));
   r.attempt_errors = std::move(rec->attempt_errors);
+  std::optional<procpool::result> for_channel;
+  task_state state = r.state;
   {
     const std::lock_guard<std::mutex> lock(rec->m);
     if (rec->terminal) return;  // a tag is reported once: the first terminal state wins
     rec->terminal = true;
     r.tag = rec->tag;
     rec->res = std::move(r);
+    // Everything read from the outcome is read before it is ready: once it is,
+    // its waiter may move it out (await_result_last), so nothing here reads it.
+    count_locked(*rec);
+    if (rec->channel) for_channel = rec->res;
     if (!rec->has_callbacks) rec->ready = true;
   }
   // A finished task keeps nothing it no longer needs.
   std::vector<std::uint8_t>().swap(rec->payload);
-  count_locked(*rec);
-  if (rec->channel) {
+  if (for_channel) {
     {
       const std::lock_guard<std::mutex> lock(rec->channel->m);
-      rec->channel->finished.push_back(rec->res);
+      rec->channel->finished.push_back(std::move(*for_channel));
     }
     rec->channel->cv.notify_all();
   }
-  if (opts_.observer && rec->keyed) opts_.observer->task_finished(rec->tag, rec->res.state);
+  if (opts_.observer && rec->keyed) opts_.observer->task_finished(rec->tag, state);
   if (rec->has_callbacks) callbacks_.enqueue_locked(rec);
   // Also with callbacks pending: a waiter on a callback thread needs only the outcome.
   rec->cv.notify_all();
