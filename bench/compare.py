@@ -39,6 +39,11 @@ TARGETS = [
            ">= 0.5x asio thread_pool"),
     Target("map over ints, typed", "map_typed", {"mode": "process", "workers": 2}, 10, ">= 10x Pool.map"),
     Target("map over ints, JSON", "map", {"mode": "process", "workers": 2}, 3, ">= 3x Pool.map"),
+    # The same maps once more on the same pool, against Pool.map again on its Pool.
+    Target("map over ints, typed, same pool again", "map_typed_again", {"mode": "process", "workers": 2}, 10,
+           ">= 10x Pool.map (again)"),
+    Target("map over ints, JSON, same pool again", "map_again", {"mode": "process", "workers": 2}, 3,
+           ">= 3x Pool.map (again)"),
     Target("64 KiB echo, string", "payload_echo", {"mode": "process", "kind": "string"}, 5,
            ">= 5x imap_unordered (str)"),
     Target("64 KiB echo, binary", "payload_echo", {"mode": "process", "kind": "binary"}, 5,

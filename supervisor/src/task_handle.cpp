@@ -5,6 +5,12 @@
 
 namespace procpool {
 
+task_handle::~task_handle() {
+  // Cheap refusals first: most handles are not the last one besides the store's.
+  if (!record_ || record_.use_count() != 2 || !record_->keyed || record_->drop_on_delivery) return;
+  if (const auto p = record_->pool.lock()) p->let_go(std::move(record_));
+}
+
 const detail::task_record& task_handle::record() const {
   if (!record_) throw error(errc::invalid_argument, "task_handle: empty handle");
   return *record_;

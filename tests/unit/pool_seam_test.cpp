@@ -19,9 +19,11 @@
 #include <fstream>
 #include <future>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace procpool_test {
@@ -204,6 +206,45 @@ TYPED_TEST(PoolSeamTypedTest, Retention_DropOnceDelivered_TagLeavesAndMayBeReuse
       return false;
     }
   }, 5s));
+  pool.close();
+  pool.join();
+}
+
+// A held tag whose handle is gone keeps its outcome alone, compact (the
+// result store's white-box test checks the record is freed); what result(),
+// results() and take() return must not change with it.
+TYPED_TEST(PoolSeamTypedTest, Retention_KeepUntilTaken_OutcomeSameOnceHandleGone) {
+  procpool::pool pool(TestFixture::opts(2));
+  const std::vector<std::pair<std::string, procpool::task_options>> cases = {
+      {"done", {}}, {"failed", {}}, {"retried", procpool::task_options{std::nullopt, 1}}};
+  std::map<std::string, procpool::result> seen;
+  for (const auto& [tag, per_task] : cases) {
+    procpool::task_handle h = tag == "done" ? pool.submit(tag, "repeat", 300)
+                                            : pool.submit(tag, "throw_runtime", "boom " + tag, per_task);
+    seen[tag] = h.result();
+  }  // every handle gone
+  const auto all = pool.results();
+  ASSERT_EQ(all.size(), cases.size());
+  for (const auto& [tag, per_task] : cases) {
+    const procpool::result held = pool.result(tag);
+    for (const procpool::result* r : {&held, &all.at(tag)}) {
+      EXPECT_EQ(r->tag, tag);
+      EXPECT_EQ(r->state, seen[tag].state);
+      EXPECT_EQ(r->value, seen[tag].value);
+      EXPECT_EQ(r->error_type, seen[tag].error_type);
+      EXPECT_EQ(r->error_message, seen[tag].error_message);
+      EXPECT_EQ(r->error_code, seen[tag].error_code);
+      EXPECT_EQ(r->attempts, seen[tag].attempts);
+      EXPECT_EQ(r->attempt_errors, seen[tag].attempt_errors);
+      EXPECT_EQ(r->worker_pid, seen[tag].worker_pid);
+      EXPECT_EQ(r->started_at, seen[tag].started_at);
+      EXPECT_EQ(r->finished_at, seen[tag].finished_at);
+    }
+  }
+  EXPECT_EQ(seen["retried"].attempt_errors.size(), 1u);
+  EXPECT_EQ(pool.take("done").value, std::string(300, 'x'));
+  expect_errc([&] { (void)pool.result("done"); }, errc::unknown_tag);
+  EXPECT_EQ(pool.submit("done", "square", 3).get(), 9) << "a taken tag is free again";
   pool.close();
   pool.join();
 }

@@ -48,7 +48,7 @@ void callback_dispatcher::loop() noexcept {
     rec->on_done = nullptr;
     rec->on_error = nullptr;
     lock.unlock();
-    const bool threw = run_one(rec, std::move(on_done), std::move(on_error));
+    const bool threw = run_one(std::move(rec), std::move(on_done), std::move(on_error));
     lock.lock();
     running_ = false;
     if (threw) ++errors_;
@@ -56,7 +56,7 @@ void callback_dispatcher::loop() noexcept {
   }
 }
 
-bool callback_dispatcher::run_one(const std::shared_ptr<task_record>& rec, callback on_done,
+bool callback_dispatcher::run_one(std::shared_ptr<task_record> rec, callback on_done,
                                   callback on_error) noexcept {
   bool threw = false;
   try {
@@ -92,9 +92,10 @@ bool callback_dispatcher::run_one(const std::shared_ptr<task_record>& rec, callb
   }
   rec->cv.notify_all();
   try {
-    after_delivery_(rec);
+    // Handed over, not copied: a held tag nobody else refers to may keep only its outcome.
+    after_delivery_(std::move(rec));
   } catch (...) {
-    diagnose(opts_, "callback thread: releasing tag '" + rec->tag + "' failed");
+    diagnose(opts_, "callback thread: releasing tag '" + (rec ? rec->tag : std::string("?")) + "' failed");
   }
   return threw;
 }

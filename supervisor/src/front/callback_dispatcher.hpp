@@ -19,9 +19,10 @@ namespace procpool::detail {
 
 class callback_dispatcher {
  public:
-  /// `after_delivery` runs (without `m` held) once a tag's callbacks ran.
+  /// `after_delivery` runs (without `m` held) once a tag's callbacks ran,
+  /// and is given the dispatcher's reference to the record.
   callback_dispatcher(const options& opts, std::mutex& m, std::condition_variable& changed,
-                      std::function<void(const std::shared_ptr<task_record>&)> after_delivery)
+                      std::function<void(std::shared_ptr<task_record>&&)> after_delivery)
       : opts_(opts), m_(m), changed_(changed), after_delivery_(std::move(after_delivery)) {}
 
   void start();
@@ -40,12 +41,12 @@ class callback_dispatcher {
  private:
   void loop() noexcept;
   /// Runs one record's callbacks; true if a callback threw.
-  bool run_one(const std::shared_ptr<task_record>& rec, callback on_done, callback on_error) noexcept;
+  bool run_one(std::shared_ptr<task_record> rec, callback on_done, callback on_error) noexcept;
 
   const options& opts_;
   std::mutex& m_;
   std::condition_variable& changed_;  // notified when idle_locked() may have changed
-  std::function<void(const std::shared_ptr<task_record>&)> after_delivery_;
+  std::function<void(std::shared_ptr<task_record>&&)> after_delivery_;
   std::condition_variable work_;
   std::deque<std::shared_ptr<task_record>> queue_;  // guarded by m_
   bool running_ = false;                             // guarded by m_

@@ -37,7 +37,10 @@ pool_front::pool_front(options opts)
     : opts_(std::move(opts)),
       backend_(make_backend(opts_)),
       store_(opts_.result_retention, opts_.max_retained_results),
-      callbacks_(opts_, m_, cv_, [this](const std::shared_ptr<task_record>& rec) { store_.delivered(rec); }) {
+      callbacks_(opts_, m_, cv_, [this](std::shared_ptr<task_record>&& rec) {
+        store_.delivered(rec);
+        store_.let_go(std::move(rec));
+      }) {
   // From now on a task registered later would be unknown to running workers.
   seal_task_registry();
 }
@@ -168,7 +171,7 @@ void pool_front::tasks_finished(std::vector<finished_task>& finished) {
   for (auto& [id, r] : finished) {
     const auto it = inflight_.find(id);
     if (it == inflight_.end()) continue;  // an attempt given up on already
-    const std::shared_ptr<task_record> rec = std::move(it->second);
+    std::shared_ptr<task_record> rec = std::move(it->second);
     inflight_.erase(it);
     const std::optional<task_message> again = settle_locked(rec, std::move(r));
     // push_again never blocks nor calls back: safe under m_, which keeps the
@@ -178,6 +181,8 @@ void pool_front::tasks_finished(std::vector<finished_task>& finished) {
       finish_locked(rec, make_result(task_state::cancelled, "procpool::cancelled",
                                      "the pool stopped before another attempt could run"));
     }
+    // Done with it: a held tag nobody else refers to keeps only its outcome.
+    if (!again) store_.let_go(std::move(rec));
   }
 }
 
@@ -328,6 +333,8 @@ std::map<std::string, procpool::result> pool_front::results() { return store_.wa
 void pool_front::delivered(const std::shared_ptr<task_record>& rec) { store_.delivered(rec); }
 
 void pool_front::forget(const std::shared_ptr<task_record>& rec) { store_.erase(rec); }
+
+void pool_front::let_go(std::shared_ptr<task_record>&& rec) noexcept { store_.let_go(std::move(rec)); }
 
 // ---- lifecycle ------------------------------------------------------------------------------
 

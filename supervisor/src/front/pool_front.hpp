@@ -6,8 +6,10 @@
 // pid: tasks go to the backend as messages with an id per attempt, and come
 // back through backend_listener.
 //
-// Lock order: m_ -> task_record::m -> result_store's lock -> the backend's
-// locks. The backend calls the listener with none of its own locks held.
+// Lock order: m_ -> result_store's lock -> task_record::m -> the backend's
+// locks (the store locks a record only to settle it; nothing calls the store
+// while holding a record's lock). The backend calls the listener with none of
+// its own locks held.
 #pragma once
 
 #include "backend/backend.hpp"
@@ -93,6 +95,8 @@ class pool_front final : public backend_listener, public std::enable_shared_from
   void delivered(const std::shared_ptr<task_record>& rec);
   /// Forgets `rec` whatever the retention (apply() never retains).
   void forget(const std::shared_ptr<task_record>& rec);
+  /// The last handle of `rec` goes away (result_store::let_go).
+  void let_go(std::shared_ptr<task_record>&& rec) noexcept;
 
   void close();
   /// pool::cancel_queued: every queued tag ends cancelled; running ones go on.

@@ -9,13 +9,13 @@ result_store::reservation result_store::reserve(const std::string& tag, space_po
   std::unique_lock<std::mutex> lock(m_);
   if (!stopped_ && max_held_ == 0) {
     // The common case, with one hash of the tag: no bound, tag not held.
-    const auto [it, inserted] = by_tag_.try_emplace(tag, nullptr);
-    if (inserted) return &it->second;
+    const auto [it, inserted] = by_tag_.try_emplace(tag);
+    if (inserted) return &it->second.rec;
   }
   for (;;) {
     if (stopped_) throw error(stopped_->first, std::string(where) + ": " + stopped_->second + " (tag '" + tag + "')");
     const auto it = by_tag_.find(tag);
-    if (it != by_tag_.end() && it->second) {
+    if (it != by_tag_.end() && !it->second.reserved()) {
       throw error(errc::duplicate_tag, std::string(where) + ": tag '" + tag +
                                            "' is already in the result map (take() it to reuse the tag)");
     }
@@ -34,7 +34,7 @@ result_store::reservation result_store::reserve(const std::string& tag, space_po
       changed_.wait_for(lock, until.remaining());
     }
   }
-  return &by_tag_.emplace(tag, nullptr).first->second;
+  return &by_tag_.try_emplace(tag).first->second.rec;
 }
 
 void result_store::publish(reservation r, const std::shared_ptr<task_record>& rec) {
@@ -54,7 +54,7 @@ void result_store::release(const std::string& tag) {
   {
     const std::lock_guard<std::mutex> lock(m_);
     const auto it = by_tag_.find(tag);
-    if (it != by_tag_.end() && !it->second) by_tag_.erase(it);
+    if (it != by_tag_.end() && it->second.reserved()) by_tag_.erase(it);
   }
   changed_.notify_all();
 }
@@ -70,12 +70,20 @@ void result_store::stop_intake(errc code, std::string why) {
 procpool::result result_store::wait(std::string_view tag, bool take, const char* where) {
   std::shared_ptr<task_record> rec;
   {
-    const std::lock_guard<std::mutex> lock(m_);
+    std::unique_lock<std::mutex> lock(m_);
     const auto it = by_tag_.find(std::string(tag));
-    if (it == by_tag_.end() || !it->second) {
+    if (it == by_tag_.end() || it->second.reserved()) {
       throw error(errc::unknown_tag, std::string(where) + ": unknown tag '" + std::string(tag) + "'");
     }
-    rec = it->second;
+    if (it->second.settled) {
+      if (!take && policy_ != retention::drop_once_delivered) return it->second.outcome.copy(it->first);
+      procpool::result r = std::move(it->second.outcome).take(it->first);
+      by_tag_.erase(it);
+      lock.unlock();
+      changed_.notify_all();
+      return r;
+    }
+    rec = it->second.rec;
   }
   if (!take && policy_ != retention::drop_once_delivered) return await_result(*rec);
   // Dropped from the map once ready: when nothing else holds the record then,
@@ -87,14 +95,18 @@ procpool::result result_store::wait(std::string_view tag, bool take, const char*
 
 std::map<std::string, procpool::result> result_store::wait_all() {
   std::vector<std::shared_ptr<task_record>> recs;
+  std::map<std::string, procpool::result> out;
   {
     const std::lock_guard<std::mutex> lock(m_);
     recs.reserve(by_tag_.size());
-    for (const auto& [tag, rec] : by_tag_) {
-      if (rec) recs.push_back(rec);  // not a submission in progress
+    for (const auto& [tag, e] : by_tag_) {
+      if (e.settled) {
+        out.emplace(tag, e.outcome.copy(tag));
+      } else if (e.rec) {  // not a submission in progress
+        recs.push_back(e.rec);
+      }
     }
   }
-  std::map<std::string, procpool::result> out;
   for (const auto& rec : recs) {
     out.emplace(rec->tag, await_result(*rec));
     if (policy_ == retention::drop_once_delivered) erase(rec);
@@ -104,6 +116,31 @@ std::map<std::string, procpool::result> result_store::wait_all() {
 
 void result_store::delivered(const std::shared_ptr<task_record>& rec) {
   if (policy_ == retention::drop_once_delivered && rec->keyed) erase(rec);
+}
+
+void result_store::let_go(std::shared_ptr<task_record>&& rec) noexcept {
+  // Declared before the lock: a record freed here is freed with no lock held.
+  std::shared_ptr<task_record> mine = std::move(rec);
+  // Cheap refusals first: most records let go of are still referred to.
+  if (!mine || policy_ != retention::keep_until_taken || !mine->keyed || mine.use_count() != 2) return;
+  try {
+    const std::lock_guard<std::mutex> lock(m_);
+    const auto it = by_tag_.find(mine->tag);
+    if (it == by_tag_.end() || it->second.rec != mine) return;
+    // Records are shared only by copying a reference someone holds, and the
+    // store hands out its own only under m_: with two (the entry and `mine`),
+    // nobody else can reach the record while m_ is held.
+    if (mine.use_count() != 2) return;
+    {
+      const std::lock_guard<std::mutex> rl(mine->m);
+      if (!mine->ready) return;
+      it->second.outcome = settled_outcome(std::move(mine->res));
+    }
+    it->second.settled = true;
+    it->second.rec.reset();
+  } catch (...) {
+    // No memory for the compact form: the record stays, whole and correct.
+  }
 }
 
 void result_store::erase(const std::shared_ptr<task_record>& rec) {
@@ -118,7 +155,7 @@ void result_store::erase(const std::shared_ptr<task_record>& rec) {
 void result_store::erase_locked(const std::shared_ptr<task_record>& rec) {
   rec->left_store = true;
   const auto it = by_tag_.find(rec->tag);
-  if (it != by_tag_.end() && it->second == rec) by_tag_.erase(it);
+  if (it != by_tag_.end() && it->second.rec == rec) by_tag_.erase(it);
 }
 
 std::size_t result_store::size() const {

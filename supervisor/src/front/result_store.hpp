@@ -7,9 +7,14 @@
 // the first one's outcome (accepted: duplicate_tag; refused: it goes ahead).
 // With options::max_retained_results, reservations and held tags together
 // stay under the bound: a submission waits for room as its policy says.
+//
+// Under keep_until_taken, a held tag whose record nobody else refers to any
+// more (its handle is gone, its callbacks ran, nobody waits on it) keeps only
+// its outcome, compact (settled_outcome), and its record is freed.
 #pragma once
 
 #include "backend/backend.hpp"
+#include "front/settled_outcome.hpp"
 #include "front/task_record.hpp"
 
 #include <procpool/shared/detail/deadline.hpp>
@@ -57,12 +62,28 @@ class result_store {
   /// `rec` was delivered (its handle returned it, or its callbacks ran):
   /// under drop_once_delivered it leaves the store.
   void delivered(const std::shared_ptr<task_record>& rec);
+  /// The caller lets go of `rec` (a handle going away, the front or the
+  /// callback thread done with a finished task). When `rec` is ready and held
+  /// under keep_until_taken with no other reference than the store's, its
+  /// entry keeps the outcome alone and the record is freed. When two let go
+  /// at the same moment, each may see the other's reference: the record then
+  /// stays whole, which costs memory, never an outcome.
+  void let_go(std::shared_ptr<task_record>&& rec) noexcept;
   /// Removes `rec` whatever the policy (apply() never retains).
   void erase(const std::shared_ptr<task_record>& rec);
 
   [[nodiscard]] std::size_t size() const;
 
  private:
+  /// One tag of the store.
+  struct entry {
+    std::shared_ptr<task_record> rec;  ///< the live record; null while reserved or once settled
+    settled_outcome outcome;           ///< the outcome, once settled
+    bool settled = false;
+    /// A submission in progress: invisible to result()/take()/results().
+    [[nodiscard]] bool reserved() const noexcept { return !rec && !settled; }
+  };
+
   void erase_locked(const std::shared_ptr<task_record>& rec);
 
   const retention policy_;
@@ -70,10 +91,9 @@ class result_store {
   const std::size_t max_held_;  ///< 0: no bound
   mutable std::mutex m_;
   std::condition_variable changed_;  // a tag left, or a reservation ended
-  /// Held tags; a null record is a reservation: a submission in progress,
-  /// invisible to result()/take()/results(). Elements never move (a
-  /// reservation points at its own). guarded by m_
-  std::unordered_map<std::string, std::shared_ptr<task_record>> by_tag_;
+  /// Held and reserved tags. Elements never move (a reservation points at
+  /// its own record pointer). guarded by m_
+  std::unordered_map<std::string, entry> by_tag_;
 };
 
 }  // namespace procpool::detail

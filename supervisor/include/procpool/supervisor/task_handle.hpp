@@ -25,6 +25,16 @@ class task_handle {
   task_handle() = default;
   explicit task_handle(std::shared_ptr<detail::task_record> record) noexcept
       : record_(std::move(record)) {}
+  task_handle(const task_handle&) = default;
+  task_handle(task_handle&&) noexcept = default;
+  /// Lets go of the task held before (as the destructor does).
+  task_handle& operator=(task_handle other) noexcept {
+    record_.swap(other.record_);
+    return *this;
+  }
+  /// The last handle of a finished task held under keep_until_taken lets the
+  /// pool keep its outcome alone, compact, until result()/take() asks.
+  ~task_handle();
 
   [[nodiscard]] bool valid() const noexcept { return record_ != nullptr; }
   [[nodiscard]] const std::string& tag() const;
