@@ -10,7 +10,7 @@ result_store::reservation result_store::reserve(const std::string& tag, space_po
   if (!stopped_ && max_held_ == 0) {
     // The common case, with one hash of the tag: no bound, tag not held.
     const auto [it, inserted] = by_tag_.try_emplace(tag);
-    if (inserted) return &it->second.rec;
+    if (inserted) return it->second.live();
   }
   for (;;) {
     if (stopped_) throw error(stopped_->first, std::string(where) + ": " + stopped_->second + " (tag '" + tag + "')");
@@ -34,7 +34,7 @@ result_store::reservation result_store::reserve(const std::string& tag, space_po
       changed_.wait_for(lock, until.remaining());
     }
   }
-  return &by_tag_.try_emplace(tag).first->second.rec;
+  return by_tag_.try_emplace(tag).first->second.live();
 }
 
 void result_store::publish(reservation r, const std::shared_ptr<task_record>& rec) {
@@ -75,15 +75,15 @@ procpool::result result_store::wait(std::string_view tag, bool take, const char*
     if (it == by_tag_.end() || it->second.reserved()) {
       throw error(errc::unknown_tag, std::string(where) + ": unknown tag '" + std::string(tag) + "'");
     }
-    if (it->second.settled) {
-      if (!take && policy_ != retention::drop_once_delivered) return it->second.outcome.copy(it->first);
-      procpool::result r = std::move(it->second.outcome).take(it->first);
+    if (settled_outcome* settled = it->second.settled()) {
+      if (!take && policy_ != retention::drop_once_delivered) return settled->copy(it->first);
+      procpool::result r = std::move(*settled).take(it->first);
       by_tag_.erase(it);
       lock.unlock();
       changed_.notify_all();
       return r;
     }
-    rec = it->second.rec;
+    rec = *it->second.live();
   }
   if (!take && policy_ != retention::drop_once_delivered) return await_result(*rec);
   // Dropped from the map once ready: when nothing else holds the record then,
@@ -100,10 +100,10 @@ std::map<std::string, procpool::result> result_store::wait_all() {
     const std::lock_guard<std::mutex> lock(m_);
     recs.reserve(by_tag_.size());
     for (const auto& [tag, e] : by_tag_) {
-      if (e.settled) {
-        out.emplace(tag, e.outcome.copy(tag));
-      } else if (e.rec) {  // not a submission in progress
-        recs.push_back(e.rec);
+      if (const settled_outcome* settled = e.settled()) {
+        out.emplace(tag, settled->copy(tag));
+      } else if (!e.reserved()) {  // not a submission in progress
+        recs.push_back(std::get<0>(e.held));
       }
     }
   }
@@ -126,18 +126,19 @@ void result_store::let_go(std::shared_ptr<task_record>&& rec) noexcept {
   try {
     const std::lock_guard<std::mutex> lock(m_);
     const auto it = by_tag_.find(mine->tag);
-    if (it == by_tag_.end() || it->second.rec != mine) return;
+    if (it == by_tag_.end() || !it->second.holds(mine)) return;
     // Records are shared only by copying a reference someone holds, and the
     // store hands out its own only under m_: with two (the entry and `mine`),
     // nobody else can reach the record while m_ is held.
     if (mine.use_count() != 2) return;
+    std::optional<settled_outcome> settled;
     {
       const std::lock_guard<std::mutex> rl(mine->m);
       if (!mine->ready) return;
-      it->second.outcome = settled_outcome(std::move(mine->res));
+      settled.emplace(std::move(mine->res));
     }
-    it->second.settled = true;
-    it->second.rec.reset();
+    // Drops the store's reference; `mine` frees the record once m_ is released.
+    it->second.held.emplace<settled_outcome>(std::move(*settled));
   } catch (...) {
     // No memory for the compact form: the record stays, whole and correct.
   }
@@ -155,7 +156,7 @@ void result_store::erase(const std::shared_ptr<task_record>& rec) {
 void result_store::erase_locked(const std::shared_ptr<task_record>& rec) {
   rec->left_store = true;
   const auto it = by_tag_.find(rec->tag);
-  if (it != by_tag_.end() && it->second.rec == rec) by_tag_.erase(it);
+  if (it != by_tag_.end() && it->second.holds(rec)) by_tag_.erase(it);
 }
 
 std::size_t result_store::size() const {

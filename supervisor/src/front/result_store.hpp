@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace procpool::detail {
@@ -75,13 +76,25 @@ class result_store {
   [[nodiscard]] std::size_t size() const;
 
  private:
-  /// One tag of the store.
+  /// One tag of the store: its live record (null while reserved: a
+  /// submission in progress, invisible to result()/take()/results()), or its
+  /// settled outcome. One variant, not both side by side: a held result's
+  /// memory is what a user pays per tag not yet taken.
   struct entry {
-    std::shared_ptr<task_record> rec;  ///< the live record; null while reserved or once settled
-    settled_outcome outcome;           ///< the outcome, once settled
-    bool settled = false;
-    /// A submission in progress: invisible to result()/take()/results().
-    [[nodiscard]] bool reserved() const noexcept { return !rec && !settled; }
+    std::variant<std::shared_ptr<task_record>, settled_outcome> held;
+
+    /// The live record's slot; null once settled.
+    [[nodiscard]] std::shared_ptr<task_record>* live() noexcept { return std::get_if<0>(&held); }
+    [[nodiscard]] const settled_outcome* settled() const noexcept { return std::get_if<1>(&held); }
+    [[nodiscard]] settled_outcome* settled() noexcept { return std::get_if<1>(&held); }
+    [[nodiscard]] bool reserved() const noexcept {
+      const auto* rec = std::get_if<0>(&held);
+      return rec != nullptr && !*rec;
+    }
+    [[nodiscard]] bool holds(const std::shared_ptr<task_record>& rec) const noexcept {
+      const auto* mine = std::get_if<0>(&held);
+      return mine != nullptr && *mine == rec;
+    }
   };
 
   void erase_locked(const std::shared_ptr<task_record>& rec);
