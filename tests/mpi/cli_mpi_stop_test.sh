@@ -7,6 +7,8 @@
 #     running a done tag again.
 #  3. An agent rank SIGSTOPped: its tags finish elsewhere, the job exits with
 #     the command's code and no process of it is left.
+#  4. Under MPICH's Hydra only: SIGINT (Ctrl-C) to the launcher drains as 1
+#     does, exit code 130 (Open MPI turns Ctrl-C into SIGTERM, a hard stop).
 #
 #   cli_mpi_stop_test.sh <procpool> <mpiexec> <work dir>
 set -euo pipefail
@@ -14,6 +16,22 @@ procpool=$1 mpiexec=$2 work=$3
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "cli_mpi_stop_test: $*" >&2; exit 1; }
 for i in $(seq 1 40); do printf '{"tag":"s%d","task":"sleep","args":[200]}\n' "$i"; done > in.jsonl
+
+# MPICH's Hydra (4.0.x) marks any signal it forwards as a forced cleanup and may
+# then report 0 for a rank whose exit status it had not collected yet (about 1
+# run in 3 here; `-print-all-exitcodes` shows rank 0 as 0): after a forwarded
+# signal, a 0 from Hydra stands for "unknown", and rank 0's summary line says
+# how it ended. Open MPI's mpirun returns rank 0's code.
+hydra=0
+"$mpiexec" --version 2>/dev/null | grep -q HYDRA && hydra=1
+# Whether launcher exit code RC means rank 0 exited WANT, its stderr ERR ending
+# with a summary that contains SUMMARY.
+exit_is() {
+  local rc=$1 want=$2 err=$3 summary=$4
+  [[ $rc -eq $want ]] && return 0
+  [[ $hydra -eq 1 && $rc -eq 0 ]] && grep -qF "$summary" "$err" || return 1
+  echo "cli_mpi_stop_test: note: Hydra reported 0 for rank 0's $want after a forwarded signal" >&2
+}
 
 # Waits (bounded) until FILE has at least N lines.
 wait_lines() {
@@ -31,12 +49,13 @@ descendants() {
   for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done
 }
 
-# The pid of `procpool run` as MPI rank RANK among the processes TREE.
+# The pid of `procpool run` as MPI rank RANK among the processes TREE (Open
+# MPI names the rank OMPI_COMM_WORLD_RANK, MPICH's Hydra PMI_RANK).
 rank_pid() {
   local rank=$1 p
   shift
   for p in "$@"; do
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank"; then
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qxE "(OMPI_COMM_WORLD_RANK|PMI_RANK)=$rank"; then
       if [[ $(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p) == run ]]; then echo "$p"; return 0; fi
     fi
   done
@@ -55,20 +74,29 @@ wait_gone() {
   fail "a process of the job is left: $(for p in "$@"; do kill -0 "$p" 2>/dev/null && echo "$p"; done)"
 }
 
+# Runs the job on in.jsonl into NAME.jsonl (stderr NAME.err), sends signal SIG
+# to the launcher once the first result is written, and checks a soft stop:
+# exit code CODE (see exit_is, SUMMARY), a result line for every input line,
+# and every task that was running finished done.
+soft_stop() {
+  local sig=$1 code=$2 name=$3 summary=$4 launcher rc
+  "$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o "$name.jsonl" in.jsonl 2> "$name.err" &
+  launcher=$!
+  wait_lines "$name.jsonl" 1
+  kill "-$sig" "$launcher"
+  set +e
+  wait "$launcher"
+  rc=$?
+  set -e
+  exit_is "$rc" "$code" "$name.err" "$summary" || { cat "$name.err" >&2; fail "SIG$sig: exit code $rc, expected $code"; }
+  [[ $(jq -s 'length' "$name.jsonl") -eq 40 ]] || { cat "$name.err" >&2; fail "SIG$sig: not every line has its result"; }
+  [[ $(jq -s '[.[] | select(.state != "cancelled" and .state != "done")] | length' "$name.jsonl") -eq 0 ]] \
+    || fail "SIG$sig: a running task did not finish done"
+}
+
 # ---- 1. SIGUSR1 ----
-"$mpiexec" -n 3 "$procpool" run --backend mpi -j 1 -o usr1.jsonl in.jsonl 2> usr1.err &
-launcher=$!
-wait_lines usr1.jsonl 1
-kill -USR1 "$launcher"
-set +e
-wait "$launcher"
-rc=$?
-set -e
-[[ $rc -eq 138 ]] || { cat usr1.err >&2; fail "SIGUSR1: exit code $rc, expected 138"; }
-[[ $(jq -s 'length' usr1.jsonl) -eq 40 ]] || fail "SIGUSR1: not every line has its result"
+soft_stop USR1 138 usr1 "stopped (SIGUSR1)"
 [[ $(jq -s '[.[] | select(.state == "cancelled")] | length' usr1.jsonl) -gt 0 ]] || fail "SIGUSR1: nothing cancelled"
-[[ $(jq -s '[.[] | select(.state != "cancelled" and .state != "done")] | length' usr1.jsonl) -eq 0 ]] \
-  || fail "SIGUSR1: a running task did not finish done"
 grep -q "SIGUSR1" usr1.err || fail "SIGUSR1: not reported"
 
 # ---- 2. an agent rank SIGKILLed, then --resume ----
@@ -124,4 +152,13 @@ set -e
 grep -q "rank 2 .*was silent" hang.err || { cat hang.err >&2; fail "hung rank: not logged"; }
 # shellcheck disable=SC2086
 wait_gone $tree
+
+# ---- 4. SIGINT (Ctrl-C) to the launcher ----
+# Hydra forwards the first one to every rank as SIGINT: rank 0 drains as for
+# SIGUSR1 (exit code 130), the agent ranks ignore it and are stopped by rank 0.
+# Open MPI's mpirun turns it into SIGTERM, the hard stop at once, and ends the
+# job about 1 s later: a different contract, not checked here.
+if [[ $hydra -eq 1 ]]; then
+  soft_stop INT 130 int "interrupted (SIGINT)"
+fi
 echo "cli_mpi_stop_test: passed"

@@ -55,22 +55,31 @@ int main(int argc, char** argv) {
   PROCPOOL_MPI_CHECK(!ranks.empty());
   std::vector<int> pids;
   for (const procpool::rank_stats& r : ranks) pids.push_back(r.pid);
-  std::vector<double> before;
-  for (const int pid : pids) before.push_back(cpu_seconds(pid));
-  // The measurement window (nothing waits for an event here).
-  const auto window = std::chrono::seconds(2);
-  const auto t0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(window);
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Two 2 s windows, each rank judged by its quieter one: a rank that does not
+  // sleep is busy in both, while a burst from elsewhere on a loaded machine (a
+  // heartbeat, the scheduler, another build; one window at 6% in 15 runs under
+  // MPICH, 2-4% otherwise) lands in one. Nothing waits for an event here.
+  std::vector<double> least(pids.size(), -1);
+  for (int w = 0; w < 2; ++w) {
+    std::vector<double> before;
+    for (const int pid : pids) before.push_back(cpu_seconds(pid));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (std::size_t k = 0; k < pids.size(); ++k) {
+      const double after = cpu_seconds(pids[k]);
+      if (before[k] < 0 || after < 0) continue;
+      const double share = (after - before[k]) / elapsed;
+      std::printf("rank %d idle, window %d: %.2f%% of a core\n", ranks[k].rank, w + 1, 100 * share);
+      if (least[k] < 0 || share < least[k]) least[k] = share;
+    }
+  }
   for (std::size_t k = 0; k < pids.size(); ++k) {
-    const double after = cpu_seconds(pids[k]);
-    if (before[k] < 0 || after < 0) {
+    if (least[k] < 0) {
       std::fprintf(stderr, "rank %d (pid %d): not on this host, not measured\n", ranks[k].rank, pids[k]);
       continue;
     }
-    const double share = (after - before[k]) / elapsed;
-    std::printf("rank %d idle: %.2f%% of a core\n", ranks[k].rank, 100 * share);
-    PROCPOOL_MPI_CHECK(share < 0.05);
+    PROCPOOL_MPI_CHECK(least[k] < 0.05);
   }
   pool.close();
   pool.join();

@@ -249,6 +249,12 @@ void serve_if_agent(int argc, char** argv) {
   if (rank <= 0) return;
   // The launcher forwards SIGUSR1 (a soft stop) to every rank: rank 0 decides.
   std::signal(SIGUSR1, SIG_IGN);
+  // So does MPICH's Hydra with the first Ctrl-C, as SIGINT (Open MPI turns it
+  // into SIGTERM), and it ends the job about 0.1 s after a rank dies: an agent
+  // killed by it would cut rank 0's drain short. Rank 0 decides here too, and
+  // stops or ends the agents; a second Ctrl-C makes Hydra SIGKILL the job.
+  // (Spawned workers get every signal's default disposition back.)
+  std::signal(SIGINT, SIG_IGN);
   int code = 1;
   try {
     code = detail::mpi::serve_agent();
