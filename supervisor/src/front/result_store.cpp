@@ -83,7 +83,7 @@ procpool::result result_store::wait(std::string_view tag, bool take, const char*
       changed_.notify_all();
       return r;
     }
-    rec = *it->second.live();
+    rec = std::get<0>(it->second.held);  // not settled, not reserved
   }
   if (!take && policy_ != retention::drop_once_delivered) return await_result(*rec);
   // Dropped from the map once ready: when nothing else holds the record then,
